@@ -1,0 +1,15 @@
+"""Shared test fixtures: where the read-only shared data lives (if present)."""
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+BANDAI = SHARED / "data" / "bandai"
+
+
+@pytest.fixture
+def bandai_dir():
+    if not (BANDAI / "bandai_h36m17.npz").exists():
+        pytest.skip(f"Bandai dev data not found at {BANDAI} (read-only shared data is absent on this machine)")
+    return BANDAI

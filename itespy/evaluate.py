@@ -1,0 +1,49 @@
+"""Evaluation of trained teachers and students over a PoseSet, with named metric protocols.
+
+The teacher's prediction is R̂ Ŷt (the canonical pose turned into the input view), the student's is Ŷs;
+both are in model units and are root-centred before the protocols fix the scale against the
+ground truth in millimetres (see itespy.metrics for each protocol)."""
+from __future__ import annotations
+
+import numpy as np
+
+from .geometry import root_centre
+from .metrics import (PROTOCOLS, depth_flip, evaluate_protocol, flip_best, joint_errors, mpjpe_scaled,
+                      procrustes_align)
+from .train import predict
+
+DEFAULT_PROTOCOLS = ("mpjpe_scaled_flip", "p_mpjpe_flip", "n_mpjpe", "mpjpe_scaled", "p_mpjpe", "pck150", "auc")
+
+
+def predicted_poses(model, keypoints_2d, device="cpu", batch_size=1024) -> np.ndarray:
+    """Root-centred 3D predictions (N, 17, 3) in model units from a teacher or a student."""
+    return root_centre(predict(model, keypoints_2d, device, batch_size)["pose_3d"])
+
+
+def evaluate_predictions(pred, poseset, protocols=DEFAULT_PROTOCOLS) -> dict:
+    """Metrics of root-centred predictions against ``poseset.poses_3d`` (mm). Adds per-joint errors under
+    ``mpjpe_scaled_flip`` for plots and the number of frames."""
+    unknown = [p for p in protocols if p not in PROTOCOLS]
+    if unknown:
+        raise ValueError(f"protocol(s) {unknown}: expected names from {PROTOCOLS}")
+    out = {name: evaluate_protocol(name, pred, poseset.poses_3d, poseset.actions) for name in protocols}
+    flipped_better = mpjpe_scaled(pred, poseset.poses_3d) > flip_best(mpjpe_scaled, pred, poseset.poses_3d)
+    out["per_joint_mpjpe_scaled_flip"] = _per_joint(pred, poseset.poses_3d, flipped_better).tolist()
+    out["frames"] = int(len(poseset))
+    return out
+
+
+def _per_joint(pred, gt, use_flip):
+    chosen = np.where(use_flip[:, None, None], depth_flip(pred), root_centre(np.asarray(pred, np.float64)))
+    scale = procrustes_align(chosen, gt)[1]
+    return joint_errors(scale[:, None, None] * chosen, gt).mean(0)
+
+
+def evaluate_model(model, poseset, device="cpu", protocols=DEFAULT_PROTOCOLS, batch_size=1024) -> dict:
+    return evaluate_predictions(predicted_poses(model, poseset.keypoints_2d, device, batch_size), poseset, protocols)
+
+
+def summary_line(metrics: dict) -> str:
+    """'MPJPE 85.6 mm, P-MPJPE 54.9 mm (protocols mpjpe_scaled_flip, p_mpjpe_flip)'."""
+    return (f"MPJPE {metrics['mpjpe_scaled_flip']['mean']:.1f} mm, P-MPJPE {metrics['p_mpjpe_flip']['mean']:.1f} mm "
+            "(protocols mpjpe_scaled_flip, p_mpjpe_flip)")

@@ -1,0 +1,141 @@
+"""Teacher networks (paper Sec. 3.2): 2D pose -> camera R̂ and canonical pose Ŷt = (ĉᵀ ⊗ I3) B.
+
+* :class:`PoseDictionaryTeacher` -- the paper's teacher: a feature extractor (ResFC by default, AGCN for
+  Table 7), a head for the K pose coefficients ĉ, a head for the 3-vector camera turned into R̂ by the
+  so(3) exponential map, and a trainable pose dictionary B ∈ R^{3K×N}.
+* :class:`C3DPOTeacher` -- Table 4's C3DPO-style substitute: the same factorisation trained with C3DPO's
+  canonicalisation network Ψ (which must undo random rotations of the canonical pose) instead of L_RIC.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..geometry import rotate, so3_exponential_map
+from ..skeleton import NUM_JOINTS
+from .graph import PhysicalGraphConv
+
+_REFERENCE_INIT_STD = 0.01  # reference code: linear weights ~ N(0, 0.01), zero bias
+
+
+class ResidualFC(nn.Module):
+    """One fully connected residual layer 1024 -> 256 -> 1024 with batch norm (paper Sec. 4.2).
+
+    ``extra_bottleneck=True`` gives the reference code's 1024 -> 256 -> 256 -> 1024 layout."""
+
+    def __init__(self, hidden: int, bottleneck: int, extra_bottleneck: bool = False):
+        super().__init__()
+        widths = [hidden, bottleneck] + ([bottleneck] if extra_bottleneck else []) + [hidden]
+        layers = []
+        for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+            layers += [nn.Linear(a, b), nn.BatchNorm1d(b)]
+            if i < len(widths) - 2:
+                layers.append(nn.ReLU())
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return torch.relu(x + self.body(x))
+
+
+class ResFCTrunk(nn.Module):
+    """Feature extractor: flatten (B,17,D) -> linear -> BN -> ReLU -> ``num_blocks`` residual FC layers."""
+
+    def __init__(self, hidden: int = 1024, bottleneck: int = 256, num_blocks: int = 6,
+                 in_features: int = NUM_JOINTS * 2, extra_bottleneck: bool = False):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Linear(in_features, hidden), nn.BatchNorm1d(hidden), nn.ReLU())
+        self.blocks = nn.Sequential(*(ResidualFC(hidden, bottleneck, extra_bottleneck) for _ in range(num_blocks)))
+        self.out_features = hidden
+
+    def forward(self, x):
+        return self.blocks(self.stem(x.flatten(1)))
+
+
+class AGCNTrunk(nn.Module):
+    """Table 7's alternative feature extractor: the student's adaptive graph blocks over the joints,
+    then the per-joint features flattened into one vector for the coefficient and camera heads."""
+
+    def __init__(self, channels: int = 64, num_blocks: int = 8, graph: str = "both"):
+        super().__init__()
+        from .student import AdaptiveGraphBlock  # local import: student imports this module
+        self.input = PhysicalGraphConv(2, channels)
+        self.input_norm = nn.BatchNorm1d(channels)
+        self.blocks = nn.ModuleList(AdaptiveGraphBlock(channels, graph) for _ in range(num_blocks))
+        self.out_features = channels * NUM_JOINTS
+
+    def forward(self, x):
+        h = torch.relu(self.input_norm(self.input(x.transpose(1, 2))))
+        for first, second in zip(self.blocks[::2], self.blocks[1::2]):
+            h = h + second(first(h))
+        return h.flatten(1)
+
+
+class PoseDictionaryTeacher(nn.Module):
+    """Pose-dictionary-based teacher (Fig. 3).
+
+    forward(X) returns a dict with
+      ``coefficients`` ĉ (B, K), ``log_rotation`` (B, 3) [radians], ``rotation`` R̂ (B, 3, 3),
+      ``canonical`` Ŷt (B, 17, 3) = (ĉᵀ ⊗ I3) B, and ``pose_3d`` R̂ Ŷt (B, 17, 3) in the input view
+      (model units, root at depth t = 5 when projected with geometry.perspective_project)."""
+
+    def __init__(self, num_atoms: int = 12, trunk: str = "resfc", hidden: int = 1024, bottleneck: int = 256,
+                 num_blocks: int = 6, dictionary_bias: bool = False, extra_bottleneck: bool = False,
+                 agcn_channels: int = 64, reference_init: bool = False):
+        super().__init__()
+        if num_atoms < 1:
+            raise ValueError(f"num_atoms (K): expected a positive integer, got {num_atoms}")
+        if trunk == "resfc":
+            self.trunk = ResFCTrunk(hidden, bottleneck, num_blocks, extra_bottleneck=extra_bottleneck)
+        elif trunk == "agcn":
+            self.trunk = AGCNTrunk(agcn_channels)
+        else:
+            raise ValueError(f"trunk: expected 'resfc' or 'agcn', got {trunk!r}")
+        self.num_atoms = num_atoms
+        self.coefficient_head = nn.Linear(self.trunk.out_features, num_atoms)
+        self.camera_head = nn.Linear(self.trunk.out_features, 3)
+        # Pose dictionary B: K atoms of shape (17, 3), stored as one linear map K -> 51 (Eq. 1).
+        self.pose_dictionary = nn.Linear(num_atoms, NUM_JOINTS * 3, bias=dictionary_bias)
+        if reference_init:
+            self._reference_init()
+
+    def _reference_init(self):
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, std=_REFERENCE_INIT_STD)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.BatchNorm1d):
+                nn.init.uniform_(m.weight, 0.0, 1.0)
+
+    def atoms(self) -> torch.Tensor:
+        """The dictionary B as (K, 17, 3) atoms B_k."""
+        return self.pose_dictionary.weight.t().reshape(self.num_atoms, NUM_JOINTS, 3)
+
+    def shape_from_coefficients(self, coefficients: torch.Tensor) -> torch.Tensor:
+        """Ŷt = (ĉᵀ ⊗ I3) B = Σ_k c_k B_k (+ mean pose when the dictionary has a bias): (B, 17, 3)."""
+        return self.pose_dictionary(coefficients).reshape(-1, NUM_JOINTS, 3)
+
+    def forward(self, keypoints_2d: torch.Tensor) -> dict:
+        features = self.trunk(keypoints_2d)
+        coefficients = self.coefficient_head(features)
+        log_rotation = self.camera_head(features)
+        rotation = so3_exponential_map(log_rotation)
+        canonical = self.shape_from_coefficients(coefficients)
+        return {"coefficients": coefficients, "log_rotation": log_rotation, "rotation": rotation,
+                "canonical": canonical, "pose_3d": rotate(canonical, rotation)}
+
+
+class C3DPOTeacher(PoseDictionaryTeacher):
+    """C3DPO-style teacher (Novotny et al. 2019) for Table 4: the factorisation above plus a
+    canonicalisation network Ψ: rotated canonical 3D pose (51 numbers) -> coefficients, trained so that
+    the shape from Ψ(R Ŷt) equals Ŷt (losses.canonicalisation_loss) instead of the ITES cycle L_RIC."""
+
+    def __init__(self, num_atoms: int = 12, canon_hidden: int = 256, canon_blocks: int = 2, **kwargs):
+        super().__init__(num_atoms=num_atoms, **kwargs)
+        self.canonicaliser = nn.Sequential(
+            ResFCTrunk(canon_hidden, canon_hidden // 2, canon_blocks, in_features=NUM_JOINTS * 3),
+            nn.Linear(canon_hidden, num_atoms))
+
+    def canonicalise(self, poses_3d: torch.Tensor) -> torch.Tensor:
+        """Ψ: (B, 17, 3) rotated canonical poses -> canonical shapes (B, 17, 3)."""
+        return self.shape_from_coefficients(self.canonicaliser(poses_3d))

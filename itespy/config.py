@@ -123,12 +123,16 @@ VARIANT_SETTINGS = {
                       lr_decay_every=15, teacher_epochs=50, student_epochs=50),
 }
 
-# Profile sizes. smoke/tutorial shrink the data and epochs so a 2-core CPU can run them; they keep the
-# architecture and loss weights of the paper and raise the SGD learning rate so that the short runs
-# move (stated in every report that uses them).
+# Profile sizes. smoke/tutorial shrink the data, the epochs, the student's width (64 channels instead of
+# 128) and the cycle copies (2 instead of 4) so a 2-core CPU can run them, and train with Adam (lr 1e-3)
+# on batches of 32. Measured on synthetic data (teacher MPJPE, untrained 398 mm): 12 epochs of 2048 poses at
+# batch 128 reached 349 mm, 6 epochs of 8192 poses at batch 32 reached 146 mm; the student diverged with
+# SGD lr 1e-3 + momentum 0.9 on few-step runs. The profiles trade fidelity for steps; every report names
+# the profile it ran.
+SHORT_PROFILE_TRAINING = dict(optimizer="adam", lr=1e-3, batch_size=32, student_channels=64, cycle_copies=2)
 PROFILE_SETTINGS = {
-    "smoke": dict(max_train=2048, max_test=512, teacher_epochs=3, student_epochs=2, lr=1e-2),
-    "tutorial": dict(max_train=16384, max_test=4096, teacher_epochs=12, student_epochs=6, lr=1e-2),
+    "smoke": dict(max_train=2048, max_test=512, teacher_epochs=3, student_epochs=2, **SHORT_PROFILE_TRAINING),
+    "tutorial": dict(max_train=8192, max_test=4096, teacher_epochs=6, student_epochs=3, **SHORT_PROFILE_TRAINING),
     "paper": dict(),
 }
 

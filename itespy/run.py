@@ -57,6 +57,7 @@ def run_experiment(cfg: Config, out_dir, stage: str = "both", splits=None, resum
                              stride=cfg.stride)
     _prepare_dir(out, cfg, resume, overwrite)
     atomic_write_json(out / "run_info.json", {**run_info(cfg, device), "stage": stage, "data_meta": _meta(splits)})
+    atomic_write_json(out / "normalisation.json", normalisation_record(splits["train"]))
     train_2d = splits["train"].keypoints_2d
     history, results, t0 = {}, {"stage": stage, "data": cfg.data, "profile": cfg.profile, "seed": cfg.seed}, time.time()
 
@@ -83,6 +84,15 @@ def run_experiment(cfg: Config, out_dir, stage: str = "both", splits=None, resum
         atomic_write_json(out / f"history_{key}.json", records)
     atomic_write_json(metrics_path, results)
     return results
+
+
+def normalisation_record(train_set) -> dict:
+    """How this run's 2D inputs were made from pixels: model 2D = (px - root px) / focal_px * scale."""
+    focal = train_set.meta.get("per_frame", {}).get("focal_px")
+    return {"scale": float(train_set.meta["scale"]) if "scale" in train_set.meta else None,
+            "focal_px": None if focal is None or len(focal) == 0 else [float(v) for v in focal.mean(0)],
+            "units": "model 2D = (pixels - root pixel) / focal_px * scale; 3D outputs in model units "
+                     "(root at depth t = 5), known up to scale"}
 
 
 def _same(saved: dict, cfg: Config) -> bool:

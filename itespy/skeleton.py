@@ -72,3 +72,6 @@ def mirror_pose(poses: np.ndarray, axis: int = 0) -> np.ndarray:
     out = np.array(poses, copy=True)
     out[..., axis] = -out[..., axis]
     return out[..., list(FLIP_PERMUTATION), :]
+
+
+from .coco import COCO_KEYPOINT_NAMES, coco_to_h36m  # noqa: E402,F401  (the COCO-17 layout: see itespy.coco)

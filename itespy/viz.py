@@ -610,3 +610,188 @@ def compare_widget(gt, teacher, student, kp2d=None, unit: str = "mm", static: bo
     if static:
         return compare_static(gt, teacher, student, kp2d=kp2d, unit=unit, **static_kwargs)
     return CompareWidget(gt, teacher, student, kp2d=kp2d, unit=unit)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Training diagnostics (notebooks 00, 03, 04): loss curves, error bars, joint-by-joint matrices,
+# predictions brought to the ground truth's scale, body orientation
+# ----------------------------------------------------------------------------------------------------
+LOSS_LABELS = {"loss_total": "total", "loss_rep": r"$\mathcal{L}_{REP}$", "loss_ric": r"$\mathcal{L}_{RIC}$",
+               "loss_kd": r"$\mathcal{L}_{KD}$", "loss_rec": r"$\mathcal{L}_{REC}$",
+               "loss_canon": r"$\mathcal{L}_{canon}$"}
+JOINT_SHORT_NAMES = ("Hip", "RHip", "RKnee", "RFoot", "LHip", "LKnee", "LFoot", "Spine", "Thorax", "Neck",
+                     "Head", "LSho", "LElb", "LWri", "RSho", "RElb", "RWri")
+
+
+def plot_loss_curves(history, keys=None, ax=None, path=None, title: str | None = None, logy: bool = True,
+                     weights: dict | None = None):
+    """Per-epoch losses of one training stage (the records of ``history_teacher.json`` /
+    ``history_student.json``: dicts with ``epoch`` and ``loss_*`` entries) on one matplotlib axis.
+
+    ``keys``: which ``loss_*`` entries to draw (default: all but ``loss_total``); ``weights``: optional
+    {key: λ} to draw λ·loss instead (the terms as they enter the total). Returns the figure."""
+    records = list(history)
+    if not records:
+        raise ValueError("plot_loss_curves: the history is empty (no epoch was trained)")
+    available = [k for k in records[0] if k.startswith("loss_")]
+    keys = [k for k in available if k != "loss_total"] if keys is None else list(keys)
+    missing = [k for k in keys if k not in available]
+    if missing:
+        raise ValueError(f"plot_loss_curves: history has no {missing}; available: {available}")
+    if ax is None:
+        fig = _figure(figsize=(5.0, 3.4))
+        ax = fig.add_subplot(1, 1, 1)
+    epochs = [r["epoch"] for r in records]
+    for k in keys:
+        w = (weights or {}).get(k, 1.0)
+        label = LOSS_LABELS.get(k, k)
+        ax.plot(epochs, [w * r[k] for r in records], "o-", label=label if w == 1.0 else f"{w:g} · {label}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("mean loss per batch")
+    ax.set_xticks(epochs)
+    if logy:
+        ax.set_yscale("log")
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    ax.figure.tight_layout()
+    if path is not None:
+        save_figure(ax.figure, path)
+    return ax.figure
+
+
+def plot_error_bars(errors: dict, labels=None, ax=None, path=None, unit: str = "mm", title: str | None = None,
+                    ylabel: str | None = None):
+    """Grouped bar chart of errors ``{model name: values}``, one group per label.
+
+    values: a sequence (one per label; 17 values default to the joint names) or a dict {label: value}
+    (e.g. a metrics ``per_action`` dict; labels then default to the first dict's keys). Returns the figure."""
+    if not isinstance(errors, dict) or not errors:
+        raise ValueError("plot_error_bars: errors must be a non-empty dict {name: values}")
+    first = next(iter(errors.values()))
+    if labels is None:
+        labels = list(first) if isinstance(first, dict) else (
+            list(JOINT_SHORT_NAMES) if len(first) == NUM_JOINTS else [str(i) for i in range(len(first))])
+    table = {}
+    for name, values in errors.items():
+        row = [values[k] for k in labels] if isinstance(values, dict) else list(values)
+        if len(row) != len(labels):
+            raise ValueError(f"plot_error_bars: {name!r} has {len(row)} values for {len(labels)} labels")
+        table[name] = np.asarray(row, dtype=np.float64)
+    if ax is None:
+        fig = _figure(figsize=(max(5.0, 0.45 * len(labels) * max(1, len(table)) ** 0.5 + 1.5), 3.4))
+        ax = fig.add_subplot(1, 1, 1)
+    width = 0.8 / len(table)
+    x = np.arange(len(labels))
+    for i, (name, row) in enumerate(table.items()):
+        ax.bar(x + (i - (len(table) - 1) / 2) * width, row, width, label=name,
+               color=POSE_PALETTE[i % len(POSE_PALETTE)])
+    ax.set_xticks(x)
+    ax.set_xticklabels(labels, rotation=60, ha="right", fontsize=8)
+    ax.set_ylabel(ylabel or f"error ({unit})")
+    if title:
+        ax.set_title(title, fontsize=10)
+    if len(table) > 1:
+        ax.legend(fontsize=8)
+    ax.figure.tight_layout()
+    if path is not None:
+        save_figure(ax.figure, path)
+    return ax.figure
+
+
+def plot_joint_matrix(matrix, ax=None, title: str | None = None, cmap: str = "viridis", vmin=None, vmax=None,
+                      labels: bool = True, colorbar: bool = True):
+    """Heatmap of a joint-by-joint matrix (17, 17), e.g. an adjacency A, ρ(M_d ⊙ A) (Eq. 4) or an
+    affinity ρ(Hᵀ W1ᵀ W2 H) (Eq. 5). Entry [i, j] is row i (source joint), column j (output joint).
+    Returns the matplotlib image."""
+    if isinstance(matrix, torch.Tensor):
+        matrix = matrix.detach().cpu().numpy()
+    matrix = np.asarray(matrix, dtype=np.float64)
+    if matrix.shape != (NUM_JOINTS, NUM_JOINTS):
+        raise ValueError(f"plot_joint_matrix: expected a ({NUM_JOINTS}, {NUM_JOINTS}) matrix, got {matrix.shape}")
+    if ax is None:
+        ax = _figure(figsize=(4.4, 3.8)).add_subplot(1, 1, 1)
+    image = ax.imshow(matrix, cmap=cmap, vmin=vmin, vmax=vmax)
+    ticks = np.arange(NUM_JOINTS)
+    ax.set_xticks(ticks)
+    ax.set_yticks(ticks)
+    if labels:
+        ax.set_xticklabels(JOINT_SHORT_NAMES, rotation=90, fontsize=6)
+        ax.set_yticklabels(JOINT_SHORT_NAMES, fontsize=6)
+    else:
+        ax.set_xticklabels([])
+        ax.set_yticklabels([])
+    if title:
+        ax.set_title(title, fontsize=9)
+    if colorbar:
+        ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04).ax.tick_params(labelsize=6)
+    return image
+
+
+def joint_matrix_grid(matrices, titles=None, ncols: int | None = None, path=None, suptitle: str | None = None,
+                      cmap: str = "viridis", shared_scale: bool = False, panel_size: float = 3.2):
+    """Several (17, 17) matrices side by side (:func:`plot_joint_matrix`); ``shared_scale`` gives all panels
+    one colour range. Returns the figure (saved to ``path`` if given)."""
+    mats = [np.asarray(m.detach().cpu().numpy() if isinstance(m, torch.Tensor) else m, np.float64)
+            for m in matrices]
+    if not mats:
+        raise ValueError("joint_matrix_grid: no matrices to draw")
+    ncols = ncols or min(len(mats), 4)
+    nrows = -(-len(mats) // ncols)
+    fig = _figure(figsize=(panel_size * ncols + 0.3, panel_size * nrows + (0.4 if suptitle else 0)))
+    lo, hi = (min(m.min() for m in mats), max(m.max() for m in mats)) if shared_scale else (None, None)
+    for i, m in enumerate(mats):
+        ax = fig.add_subplot(nrows, ncols, i + 1)
+        plot_joint_matrix(m, ax=ax, title=None if titles is None else titles[i], cmap=cmap, vmin=lo, vmax=hi,
+                          labels=i % ncols == 0 or ncols == 1)
+        if i % ncols != 0:  # column labels on every panel, row labels only on the first column
+            ax.set_xticklabels(JOINT_SHORT_NAMES, rotation=90, fontsize=6)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
+def to_ground_truth_scale(pred, gt, flip: bool = True) -> np.ndarray:
+    """Predictions (N, 17, 3) in model units brought into the ground truth's units for display, the way the
+    ``mpjpe_scaled_flip`` protocol measures them: root-centred, the per-sample Procrustes-optimal scale
+    (:func:`itespy.metrics.procrustes_align`; no rotation), and with ``flip`` the depth mirror
+    (:func:`itespy.metrics.depth_flip`) where that is closer. The mean joint distance of the result to
+    ``gt`` is the protocol's per-sample error."""
+    from . import metrics
+    pred = geometry.root_centre(_poses(pred, "pred").reshape(-1, NUM_JOINTS, 3))
+    gt = geometry.root_centre(_poses(gt, "gt").reshape(-1, NUM_JOINTS, 3))
+    if pred.shape != gt.shape:
+        raise ValueError(f"to_ground_truth_scale: pred {pred.shape} and gt {gt.shape} differ in shape")
+    candidates = [pred] + ([metrics.depth_flip(pred)] if flip else [])
+    scaled = [metrics.procrustes_align(c, gt)[1][:, None, None] * c for c in candidates]
+    errors = np.stack([np.linalg.norm(s - gt, axis=-1).mean(-1) for s in scaled])  # (1 or 2, N)
+    return np.stack(scaled)[errors.argmin(0), np.arange(len(gt))]
+
+
+def body_forward(poses) -> np.ndarray:
+    """Unit vector (N, 3) the body faces (chest normal): across = LHip − RHip, up = Thorax − Hip,
+    forward = across × up. For a subject facing the camera (camera frame, y down) it is (0, 0, −1).
+    Defined by the body alone, so it rotates with the pose: R·pose faces R·forward."""
+    poses = _poses(poses, "poses").reshape(-1, NUM_JOINTS, 3)
+    across = poses[:, 4] - poses[:, 1]  # LHip - RHip
+    up = poses[:, 8] - poses[:, 0]  # Thorax - Hip
+    forward = np.cross(across, up)
+    return forward / np.maximum(np.linalg.norm(forward, axis=-1, keepdims=True), 1e-12)
+
+
+def body_heading(poses) -> np.ndarray:
+    """Heading (N,) in degrees, (−180, 180], of the body about the camera's vertical (y) axis: 0 when the
+    subject faces the camera, +90 when it faces the image's right (+x), ±180 when it turns its back."""
+    f = body_forward(poses)
+    return np.degrees(np.arctan2(f[:, 0], -f[:, 2]))
+
+
+def direction_concentration(vectors) -> float:
+    """Length of the mean of unit vectors (N, 3): 1 when all point the same way, near 0 when they are
+    spread evenly. Independent of the frame, so it compares camera-frame and canonical poses fairly."""
+    v = np.asarray(vectors, dtype=np.float64).reshape(-1, 3)
+    v = v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
+    return float(np.linalg.norm(v.mean(0)))

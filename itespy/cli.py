@@ -1,0 +1,171 @@
+"""Command line: ``python -m itespy train | evaluate | data | reproduce | predict | info``.
+
+Thin on purpose: every command parses its flags and calls one library function. Errors that come from
+bad input are printed as one paragraph (no traceback) and exit with status 2; set ITESPY_DEBUG=1 to see
+the traceback instead."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from .config import PROFILES, STAGES, VARIANTS, make_config
+
+EXIT_BAD_INPUT = 2
+
+
+def _train(args):
+    from .evaluate import summary_line
+    from .run import run_experiment
+    overrides = dict(data=args.data, seed=args.seed, device=args.device, teacher_epochs=args.epochs,
+                     student_epochs=args.student_epochs if args.student_epochs is not None else args.epochs,
+                     batch_size=args.batch_size, max_train=args.max_train, max_test=args.max_test,
+                     num_atoms=args.num_atoms)
+    cfg = make_config(args.profile, args.variant, **overrides)
+    result = run_experiment(cfg, args.out, stage=args.stage, resume=args.resume, overwrite=args.overwrite,
+                            progress=not args.quiet, teacher_dir=args.teacher)
+    for model in ("teacher", "student"):
+        if model in result:
+            print(f"{model}: {summary_line(result[model])} on {result[model]['frames']} test frames of {cfg.data}")
+    print(f"outputs in {args.out}")
+
+
+def _evaluate(args):
+    from .data import load_splits, load_test_set
+    from .evaluate import DEFAULT_PROTOCOLS, evaluate_model, summary_line
+    from .train import load_model, resolve_device
+    run_dir = Path(args.checkpoint)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"--checkpoint {run_dir}: expected a run directory written by `itespy train`.")
+    protocols = tuple(args.protocol) if args.protocol else DEFAULT_PROTOCOLS
+    device = resolve_device(args.device)
+    models = {}
+    for stage in ("teacher", "student"):
+        if (run_dir / f"{stage}.pt").exists():
+            models[stage], cfg = load_model(run_dir / f"{stage}.pt", stage, device)
+    if not models:
+        raise FileNotFoundError(f"--checkpoint {run_dir}: no teacher.pt or student.pt in it.")
+    data = args.data or cfg.data
+    norm = json.loads((run_dir / "normalisation.json").read_text()) if (run_dir / "normalisation.json").exists() else {}
+    if data.startswith("3dhp:"):
+        test = load_test_set(data, scale=norm.get("scale"), seed=cfg.seed, max_test=args.max_test)
+    else:
+        test = load_splits(data, seed=cfg.seed, max_train=cfg.max_train,
+                           max_test=args.max_test if args.max_test is not None else cfg.max_test)["test"]
+    result = {"checkpoint": str(run_dir), "data": data, "frames": len(test), "protocols": list(protocols)}
+    for stage, model in models.items():
+        result[stage] = evaluate_model(model, test, device, protocols)
+    if args.json:
+        print(json.dumps({k: _means(v) if k in models else v for k, v in result.items()}, sort_keys=True))
+    else:
+        for stage in models:
+            metrics = result[stage]
+            line = summary_line(metrics) if "p_mpjpe_flip" in metrics and "mpjpe_scaled_flip" in metrics else \
+                ", ".join(f"{p} {metrics[p]['mean']:.2f}" for p in protocols)
+            print(f"{stage}: {line} on {len(test)} test frames of {data}")
+
+
+def _means(metrics: dict) -> dict:
+    """Compact JSON: {protocol: per-frame mean} plus the frame count."""
+    return {k: (v["mean"] if isinstance(v, dict) and "mean" in v else v) for k, v in metrics.items()
+            if k != "per_joint_mpjpe_scaled_flip"}
+
+
+def _data(args):
+    from .data.summary import format_summary, save_sample_figure, summarise
+    info = summarise(args.spec, seed=args.seed, max_frames=args.max_frames)
+    print(format_summary(info))
+    if args.figure:
+        from .data import load_splits
+        split = load_splits(args.spec, seed=args.seed, max_train=args.max_frames, max_test=args.max_frames)["train"]
+        print(f"figure: {save_sample_figure(split, args.figure)}")
+
+
+def _info(args):
+    import platform
+
+    import numpy as np
+    import torch
+
+    from . import __version__
+    from .models import build_student, build_teacher, count_parameters
+    from .train import resolve_device
+    cfg = make_config("paper", args.variant)
+    lines = {"itespy": __version__, "python": platform.python_version(), "torch": torch.__version__,
+             "numpy": np.__version__, "device (auto)": str(resolve_device("auto")),
+             "cuda available": torch.cuda.is_available(),
+             f"teacher parameters ({args.variant})": count_parameters(build_teacher(cfg)),
+             f"student parameters ({args.variant})": count_parameters(build_student(cfg))}
+    for k, v in lines.items():
+        print(f"{k}: {v}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m itespy", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train the teacher and/or the student, then evaluate")
+    p.add_argument("--data", default="synthetic", help="DATA spec (synthetic | mocap:PATH.npz | bvh:DIR | h36m:DIR ...)")
+    p.add_argument("--stage", choices=STAGES, default="both")
+    p.add_argument("--profile", choices=PROFILES, default="smoke")
+    p.add_argument("--variant", choices=VARIANTS, default="paper")
+    p.add_argument("--out", required=True, help="run directory (never overwritten without --overwrite)")
+    p.add_argument("--epochs", type=int, help="teacher epochs (and student epochs unless --student-epochs)")
+    p.add_argument("--student-epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--max-train", type=int)
+    p.add_argument("--max-test", type=int)
+    p.add_argument("--num-atoms", type=int, help="pose dictionary size K")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--teacher", help="run directory whose teacher.pt to reuse (with --stage student)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("evaluate", help="evaluate a trained run directory")
+    p.add_argument("--checkpoint", required=True, help="run directory with teacher.pt / student.pt")
+    p.add_argument("--data", help="DATA spec (default: the one it was trained on)")
+    p.add_argument("--protocol", action="append", help="metric protocol (repeatable); see itespy.metrics")
+    p.add_argument("--max-test", type=int)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_evaluate)
+
+    p = sub.add_parser("data", help="summarise a DATA source (and save sample skeletons)")
+    p.add_argument("spec", help="DATA spec")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-frames", type=int)
+    p.add_argument("--figure", help="save a PNG of sample skeletons here")
+    p.set_defaults(func=_data)
+
+    p = sub.add_parser("info", help="versions, device, parameter counts")
+    p.add_argument("--variant", choices=VARIANTS, default="paper")
+    p.set_defaults(func=_info)
+
+    for name, module, helptext in (("reproduce", "reproduce", "re-run the paper's tables and write REPORT.md"),
+                                   ("predict", "predict", "lift your own 2D keypoints to 3D")):
+        try:
+            mod = __import__(f"itespy.{module}", fromlist=["add_arguments"])
+        except ImportError:
+            continue
+        p = sub.add_parser(name, help=helptext)
+        mod.add_arguments(p)
+        p.set_defaults(func=mod.run_from_args)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (ValueError, FileNotFoundError, RuntimeError, KeyError) as exc:
+        if os.environ.get("ITESPY_DEBUG"):
+            raise
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"error: {message}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return 0

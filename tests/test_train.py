@@ -1,0 +1,99 @@
+"""Training end to end on the embedded synthetic data (smoke size, fixed seeds)."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from itespy.config import make_config
+from itespy.data import load_splits
+from itespy.evaluate import evaluate_model
+from itespy.models import build_teacher
+from itespy.run import RunDirectoryError, run_experiment
+from itespy.train import load_model, resolve_device
+
+CFG = make_config("smoke", data="synthetic", max_train=2048, max_test=256, teacher_epochs=6, student_epochs=2,
+                  device="cpu")
+
+
+@pytest.fixture(scope="module")
+def splits():
+    return load_splits("synthetic", seed=0, max_train=CFG.max_train, max_test=CFG.max_test)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, splits):
+    out = tmp_path_factory.mktemp("run")
+    metrics = run_experiment(CFG, out, splits=splits, progress=False)
+    return out, metrics
+
+
+def test_teacher_learns_well_below_the_untrained_model(trained, splits):
+    out, metrics = trained
+    torch.manual_seed(CFG.seed)
+    untrained = evaluate_model(build_teacher(CFG), splits["test"])
+    before = untrained["mpjpe_scaled_flip"]["mean"]
+    after = metrics["teacher"]["mpjpe_scaled_flip"]["mean"]
+    print(f"teacher MPJPE (mpjpe_scaled_flip): untrained {before:.1f} mm -> trained {after:.1f} mm")
+    assert after < 0.8 * before
+
+
+def test_student_training_loss_falls_and_files_exist(trained):
+    out, metrics = trained
+    history = json.loads((out / "history_student.json").read_text())
+    assert history[-1]["loss_total"] < history[0]["loss_total"]
+    for name in ("config.json", "run_info.json", "normalisation.json", "teacher.pt", "student.pt", "metrics.json"):
+        assert (out / name).exists(), name
+    assert np.isfinite(metrics["student"]["p_mpjpe_flip"]["mean"])
+
+
+def test_checkpoint_round_trip_gives_identical_outputs(trained, splits):
+    out, _ = trained
+    x = torch.as_tensor(splits["test"].keypoints_2d[:16])
+    for stage in ("teacher", "student"):
+        m1, cfg1 = load_model(out / f"{stage}.pt", stage)
+        m2, _ = load_model(out / f"{stage}.pt", stage)
+        with torch.no_grad():
+            assert torch.equal(m1(x)["pose_3d"], m2(x)["pose_3d"])
+        assert cfg1 == CFG
+
+
+def test_finished_run_is_not_overwritten_and_resume_returns_it(trained, splits):
+    out, metrics = trained
+    with pytest.raises(RunDirectoryError, match="already holds a run"):
+        run_experiment(CFG, out, splits=splits, progress=False)
+    again = run_experiment(CFG, out, splits=splits, resume=True, progress=False)
+    assert again == metrics
+
+
+def test_resume_continues_from_the_last_epoch_and_matches_an_uninterrupted_run(tmp_path, splits):
+    cfg = CFG.replace(teacher_epochs=2, student_epochs=0, max_train=512)
+    small = {k: v.subset(np.arange(min(len(v), 512))) for k, v in splits.items()}
+    full = run_experiment(cfg, tmp_path / "full", stage="teacher", splits=small, progress=False)
+    # interrupted: only the first epoch, then resume to two
+    run_experiment(cfg.replace(teacher_epochs=1), tmp_path / "cut", stage="teacher", splits=small, progress=False)
+    (tmp_path / "cut" / "teacher.pt").unlink()
+    (tmp_path / "cut" / "metrics.json").unlink()
+    cfg_json = json.loads((tmp_path / "cut" / "config.json").read_text())
+    cfg_json["teacher_epochs"] = 2
+    (tmp_path / "cut" / "config.json").write_text(json.dumps(cfg_json))
+    resumed = run_experiment(cfg, tmp_path / "cut", stage="teacher", splits=small, resume=True, progress=False)
+    history = json.loads((tmp_path / "cut" / "history_teacher.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2]
+    assert resumed["teacher"]["mpjpe_scaled_flip"]["mean"] == full["teacher"]["mpjpe_scaled_flip"]["mean"]
+
+
+def test_same_seed_same_numbers_on_cpu(tmp_path, splits):
+    cfg = CFG.replace(teacher_epochs=1, student_epochs=0)
+    small = {k: v.subset(np.arange(256)) for k, v in splits.items()}
+    a = run_experiment(cfg, tmp_path / "a", stage="teacher", splits=small, progress=False)
+    b = run_experiment(cfg, tmp_path / "b", stage="teacher", splits=small, progress=False)
+    assert a["teacher"]["mpjpe_scaled_flip"] == b["teacher"]["mpjpe_scaled_flip"]
+
+
+def test_cuda_request_without_cuda_is_a_clear_error():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(RuntimeError, match="CUDA was requested"):
+        resolve_device("cuda")
+    assert resolve_device("auto").type == "cpu"

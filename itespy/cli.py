@@ -33,22 +33,40 @@ def _train(args):
 
 
 def _evaluate(args):
-    from .data import load_splits, load_test_set
+    from .config import Config
+    from .data import load_splits, load_test_set, parse_spec
     from .evaluate import DEFAULT_PROTOCOLS, evaluate_model, summary_line
+    from .metrics import PROTOCOLS
+    from .io import read_json
     from .train import load_model, resolve_device
     run_dir = Path(args.checkpoint)
+    protocols = tuple(args.protocol) if args.protocol else DEFAULT_PROTOCOLS
+    unknown = [p for p in protocols if p not in PROTOCOLS]
+    if unknown:
+        raise ValueError(f"--protocol {', '.join(unknown)}: expected names from {PROTOCOLS}")
+    if args.max_test is not None and args.max_test < 1:
+        raise ValueError(f"--max-test {args.max_test}: expected a positive number of test poses")
+    if args.data is not None:
+        parse_spec(args.data)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"--checkpoint {run_dir}: expected a run directory written by `itespy train`.")
-    protocols = tuple(args.protocol) if args.protocol else DEFAULT_PROTOCOLS
     device = resolve_device(args.device)
+    expected = None
+    if (run_dir / "config.json").exists():
+        try:
+            expected = Config.from_dict(read_json(run_dir / "config.json"))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"--checkpoint {run_dir}: its config.json does not hold an itespy configuration "
+                             f"({exc}).") from None
     models = {}
     for stage in ("teacher", "student"):
         if (run_dir / f"{stage}.pt").exists():
-            models[stage], cfg = load_model(run_dir / f"{stage}.pt", stage, device)
+            models[stage], cfg = load_model(run_dir / f"{stage}.pt", stage, device, expected=expected,
+                                            expected_from=f"{run_dir / 'config.json'} says")
     if not models:
         raise FileNotFoundError(f"--checkpoint {run_dir}: no teacher.pt or student.pt in it.")
     data = args.data or cfg.data
-    norm = json.loads((run_dir / "normalisation.json").read_text()) if (run_dir / "normalisation.json").exists() else {}
+    norm = read_json(run_dir / "normalisation.json") if (run_dir / "normalisation.json").exists() else {}
     if data.startswith("3dhp:"):
         test = load_test_set(data, scale=norm.get("scale"), seed=cfg.seed, max_test=args.max_test)
     else:
@@ -75,6 +93,8 @@ def _means(metrics: dict) -> dict:
 
 def _data(args):
     from .data.summary import format_summary, save_sample_figure, summarise
+    if args.max_frames is not None and args.max_frames < 1:
+        raise ValueError(f"--max-frames {args.max_frames}: expected a positive number of frames per split")
     info = summarise(args.spec, seed=args.seed, max_frames=args.max_frames)
     print(format_summary(info))
     if args.figure:
@@ -162,7 +182,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (ValueError, FileNotFoundError, RuntimeError, KeyError) as exc:
+    except (ValueError, OSError, RuntimeError, KeyError, ArithmeticError) as exc:
         if os.environ.get("ITESPY_DEBUG"):
             raise
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc

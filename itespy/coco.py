@@ -2,8 +2,9 @@
 
 Most 2D detectors (OpenPose's COCO model, Detectron2, MMPose, YOLO-pose, ViTPose) output the 17 COCO
 keypoints. The ITES models of this kit read the 17 Human3.6M joints (:mod:`itespy.skeleton`). Twelve
-joints exist in both (shoulders, elbows, wrists, hips, knees, ankles); the other five H36M joints are
-*made up* from COCO keypoints by the rules below. Every rule is an approximation; docs/your_keypoints.md
+joints exist in both (shoulders, elbows, wrists, hips, knees, ankles), the COCO nose stands in for
+H36M's neck/nose joint, and the other four H36M joints are *made up* from COCO keypoints by the rules
+below. Every rule is an approximation; docs/your_keypoints.md
 has the table and the known biases.
 
 COCO-17 order: 0 nose, 1 left_eye, 2 right_eye, 3 left_ear, 4 right_ear, 5 left_shoulder,
@@ -18,19 +19,20 @@ Derived H36M joints (all computed per frame from 2D points, so they work in any 
 * **7 Spine** = midpoint of pelvis and thorax (H36M's spine joint sits 0.47 of the way up: close).
 * **9 Neck/Nose** = the COCO nose (H36M's joint 9 is the nose joint of its mocap skeleton).
 * **10 Head (top of the head)** = face centre ``c`` pushed away from the thorax:
-  ``head = c + HEAD_EXTRAPOLATION * (c - thorax)``, where ``c`` is the mean of the eyes and ears that are
-  visible (confidence >= the threshold). With H36M proportions (thorax-nose ~ nose-head top, eyes/ears
-  ~0.15-0.2 of that above the nose) the factor 0.7 puts the head top at the right height. When no eye
-  or ear is visible the nose is used as ``c`` with the factor 1.0 (head top as far above the nose as the
-  nose is above the thorax).
+  ``head = c + HEAD_EXTRAPOLATION * (c - thorax)``. ``c`` is the mean of the eye and ear *pairs* whose
+  two keypoints are both visible (confidence >= the threshold), so that losing one ear does not pull the
+  head sideways; with no complete pair, the mean of the visible eyes and ears (a profile view). With H36M
+  proportions (thorax-nose ~ nose-head top, eyes/ears ~0.15-0.2 of that above the nose) the factor 0.7
+  puts the head top at the right height. When no eye or ear is visible the nose is used as ``c`` with
+  the factor 1.0 (head top as far above the nose as the nose is above the thorax).
 
 Known biases (not corrected): COCO hips are annotated on the outside of the hip (wider and lower than
 H36M's hip-joint centres), COCO ankles are the ankle bones (H36M 'Foot' is the ankle joint centre), and
 the COCO nose is the tip of the nose (in front of H36M's nose joint).
 
 Confidence propagation: a joint copied from COCO keeps its score; a derived joint gets the **minimum**
-score of the keypoints it was computed from (the head uses only the visible face keypoints plus both
-shoulders).
+score of the keypoints it was computed from (for the head: the face keypoints that formed ``c``, or the
+nose, and both shoulders).
 """
 from __future__ import annotations
 
@@ -46,7 +48,7 @@ COCO_KEYPOINT_NAMES = (
 COCO_BONES = ((15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7), (6, 8),
               (7, 9), (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6))
 
-# H36M joint <- COCO keypoint, for the twelve joints both skeletons have.
+# H36M joint <- COCO keypoint, for the joints copied as they are (twelve body joints and the nose).
 H36M_FROM_COCO = {
     1: 12,  # RHip <- right_hip
     2: 14,  # RKnee <- right_knee
@@ -63,6 +65,7 @@ H36M_FROM_COCO = {
     16: 10,  # RWrist <- right_wrist
 }
 FACE_KEYPOINTS = (1, 2, 3, 4)  # eyes and ears: the face centre of the head-top rule
+FACE_PAIRS = ((1, 2), (3, 4))  # (left, right) eyes, ears
 HEAD_EXTRAPOLATION = 0.7  # head = c + 0.7 (c - thorax), c = mean of the visible eyes/ears
 HEAD_EXTRAPOLATION_NOSE_ONLY = 1.0  # the same rule with c = nose when no eye or ear is visible
 DEFAULT_MIN_CONFIDENCE = 0.3
@@ -79,7 +82,7 @@ MAPPING_TABLE = (
     ("Spine", "mean(Hip, Thorax)"),
     ("Thorax", "mean(left_shoulder, right_shoulder)"),
     ("Neck/Nose", "nose"),
-    ("Head", "c + 0.7 (c - Thorax), c = mean(visible eyes, ears); else nose + 1.0 (nose - Thorax)"),
+    ("Head", "c + 0.7 (c - Thorax), c = mean(visible eye/ear pairs); else nose + 1.0 (nose - Thorax)"),
     ("LShoulder", "left_shoulder"),
     ("LElbow", "left_elbow"),
     ("LWrist", "left_wrist"),
@@ -130,14 +133,16 @@ def coco_to_h36m(keypoints, confidence=None, min_confidence: float = DEFAULT_MIN
 def _head_top(kp, conf, thorax, thorax_conf, min_confidence):
     face = np.array(FACE_KEYPOINTS)
     visible = (conf[..., face] >= min_confidence) & np.isfinite(kp[..., face, :]).all(-1)  # (..., 4)
-    count = visible.sum(-1)
-    pts = np.where(visible[..., None], kp[..., face, :], 0.0)
+    pair_ok = np.stack([visible[..., 0] & visible[..., 1], visible[..., 2] & visible[..., 3]], -1)  # (..., 2)
+    in_pair = np.repeat(pair_ok, 2, axis=-1)  # (..., 4): keypoint belongs to a complete pair
+    use = np.where(pair_ok.any(-1, keepdims=True), in_pair, visible)  # complete pairs first, else singles
+    count = use.sum(-1)
+    pts = np.where(use[..., None], kp[..., face, :], 0.0)
     centre_face = pts.sum(-2) / np.maximum(count, 1)[..., None]
-    face_conf = np.where(visible, conf[..., face], np.inf).min(-1)  # min over the visible face keypoints
+    face_conf = np.where(use, conf[..., face], np.inf).min(-1)  # min over the face keypoints used
     use_face = count > 0
     centre = np.where(use_face[..., None], centre_face, kp[..., 0, :])
     factor = np.where(use_face, HEAD_EXTRAPOLATION, HEAD_EXTRAPOLATION_NOSE_ONLY)[..., None]
     head = centre + factor * (centre - thorax)
     head_conf = np.minimum(np.where(use_face, face_conf, conf[..., 0]), thorax_conf)
     return head, head_conf
-

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import numbers
 from dataclasses import dataclass, field
 
 PROFILES = ("smoke", "tutorial", "paper")
@@ -18,6 +20,17 @@ TEACHER_TRUNKS = ("resfc", "agcn")
 STUDENTS = ("agcn", "resfc", "semgcn")
 GRAPHS = ("both", "physical", "nonphysical")
 STAGES = ("teacher", "student", "both")
+INT_FIELDS = ("stride", "num_atoms", "teacher_hidden", "teacher_bottleneck", "teacher_blocks", "student_channels",
+              "student_blocks", "cycle_copies", "teacher_epochs", "student_epochs", "batch_size", "lr_decay_every",
+              "root_align_epochs", "seed", "eval_batch_size")
+OPTIONAL_INT_FIELDS = ("max_train", "max_test")
+BOOL_FIELDS = ("use_rep", "use_ric", "use_kd", "use_rec", "dictionary_bias", "extra_bottleneck", "reference_init")
+FLOAT_FIELDS = ("lambda_rep", "lambda_ric", "lambda_kd", "lambda_rec", "lambda_canon", "lr", "momentum",
+                "weight_decay", "lr_decay")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 @dataclass
@@ -77,6 +90,7 @@ class Config:
     extra: dict = field(default_factory=dict)  # free-form notes carried into results
 
     def validate(self) -> "Config":
+        """Check every field's type and range; raise ValueError naming the field and what was expected."""
         choices = {"variant": VARIANTS, "teacher": TEACHERS, "teacher_trunk": TEACHER_TRUNKS,
                    "student": STUDENTS, "graph": GRAPHS, "profile": PROFILES,
                    "optimizer": ("sgd", "adam"), "loss_norm": ("squared", "euclidean"), "kd_norm": ("squared", "l1"),
@@ -84,16 +98,38 @@ class Config:
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"config.{name}: expected one of {allowed}, got {getattr(self, name)!r}")
-        for name in ("teacher_epochs", "student_epochs"):
+        for name in INT_FIELDS + OPTIONAL_INT_FIELDS:
+            value = getattr(self, name)
+            if not (value is None and name in OPTIONAL_INT_FIELDS) and not _is_int(value):
+                expected = "an integer or None" if name in OPTIONAL_INT_FIELDS else "an integer"
+                raise ValueError(f"config.{name}: expected {expected}, got {value!r} ({type(value).__name__})")
+        for name in ("teacher_epochs", "student_epochs", "lr_decay_every", "root_align_epochs"):
             if getattr(self, name) < 0:
                 raise ValueError(f"config.{name}: expected a number of epochs >= 0, got {getattr(self, name)}")
-        for name in ("batch_size", "num_atoms", "cycle_copies", "eval_batch_size"):
+        for name in ("batch_size", "num_atoms", "cycle_copies", "eval_batch_size", "stride", "teacher_hidden",
+                     "teacher_bottleneck", "teacher_blocks", "student_channels", "student_blocks"):
             if getattr(self, name) < 1:
                 raise ValueError(f"config.{name}: expected a positive integer, got {getattr(self, name)}")
+        for name in OPTIONAL_INT_FIELDS:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"config.{name}: expected a positive number of poses (or None for all of them), "
+                                 f"got {getattr(self, name)}")
+        for name in BOOL_FIELDS:
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"config.{name}: expected True or False, got {getattr(self, name)!r}")
+        for name in FLOAT_FIELDS:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
+                raise ValueError(f"config.{name}: expected a finite number >= 0, got {value!r}")
         if not self.lr > 0:
             raise ValueError(f"config.lr: expected a positive learning rate, got {self.lr}")
-        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
+        if not self.lr_decay > 0:
+            raise ValueError(f"config.lr_decay: expected a positive factor, got {self.lr_decay}")
+        if not isinstance(self.device, str) or (self.device not in ("auto", "cpu", "cuda")
+                                                and not self.device.startswith("cuda:")):
             raise ValueError(f"config.device: expected auto, cpu, cuda or cuda:N, got {self.device!r}")
+        from .data.spec import parse_spec  # lazy: the data layer imports torch
+        parse_spec(self.data)  # an unknown DATA prefix is an error before any data is read
         return self
 
     def replace(self, **changes) -> "Config":

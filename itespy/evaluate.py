@@ -39,6 +39,21 @@ def _per_joint(pred, gt, use_flip):
     return joint_errors(scale[:, None, None] * chosen, gt).mean(0)
 
 
+def flat_pose(keypoints_2d) -> np.ndarray:
+    """The trivial lifting every result should beat: all joints at the root's depth, (u·t, v·t, 0).
+
+    This is what an untrained student predicts (its output layer starts at zero)."""
+    import torch
+
+    from .geometry import lift_with_depth
+    kp = torch.as_tensor(np.asarray(keypoints_2d), dtype=torch.float32)
+    return lift_with_depth(kp, torch.zeros(kp.shape[:-1])).numpy()
+
+
+def evaluate_flat_baseline(poseset, protocols=DEFAULT_PROTOCOLS) -> dict:
+    return evaluate_predictions(flat_pose(poseset.keypoints_2d), poseset, protocols)
+
+
 def evaluate_model(model, poseset, device="cpu", protocols=DEFAULT_PROTOCOLS, batch_size=1024) -> dict:
     return evaluate_predictions(predicted_poses(model, poseset.keypoints_2d, device, batch_size), poseset, protocols)
 

@@ -231,8 +231,8 @@ _TABLE_LIST = [
               Row("ites_ts", "ITES-TS", "student", {}, {"params": 7.27, "ms": 0.28},
                   note="at inference ITES-TS runs the student alone"),
           ), kind="cost",
-          note="Parameters: itespy.models.count_parameters of the paper-size networks (the profile's "
-               "architecture). Inference time: median over repeated forward passes of one pose (batch size 1) "
+          note="Parameters: itespy.models.count_parameters of the networks the run builds (the profile's "
+               "architecture plus any overrides; the short profiles may narrow it). Inference time: median over repeated forward passes of one pose (batch size 1) "
                "on the current device. The paper's text calls ITES-TS 'lighter and faster' than C3DPO, but its "
                "own numbers (7.27M vs 0.53M, 0.28 vs 0.17 ms) say the opposite."),
     Table("F6", "Pose dictionary size K (Figure 6)",
@@ -251,7 +251,7 @@ TABLE_IDS = tuple(TABLES)
 NOTEBOOKS = {}
 for _t in _TABLE_LIST:
     NOTEBOOKS.setdefault(_t.notebook, []).append(_t.id)
-NOTEBOOKS = {k: tuple(v) for k, v in NOTEBOOKS.items()}  # notebook stem -> table ids, in paper order
+NOTEBOOKS = {k: tuple(NOTEBOOKS[k]) for k in sorted(NOTEBOOKS)}  # notebook stem -> table ids (05, 06, 07, 08)
 
 
 def get_table(table_id: str) -> Table:
@@ -276,7 +276,7 @@ def parse_only(only) -> list:
 
 # Notebook default (nbval, < 2 min on 2 cores): the smoke profile further shrunk to tiny networks and one
 # epoch. The numbers it gives only show that the pipeline runs; `python -m itespy reproduce` passes {}.
-QUICK_OVERRIDES = {"max_train": 256, "max_test": 128, "teacher_epochs": 1, "student_epochs": 1, "batch_size": 64,
+QUICK_OVERRIDES = {"max_train": 128, "max_test": 64, "teacher_epochs": 1, "student_epochs": 1, "batch_size": 64,
                    "teacher_hidden": 64, "teacher_bottleneck": 32, "teacher_blocks": 2, "student_channels": 16,
                    "student_blocks": 2, "cycle_copies": 1}
 
@@ -456,9 +456,10 @@ def evaluate_claim(claim: Claim, values: dict, source: str = "kit") -> dict:
             diff = vb - va if metric.lower_is_better else va - vb
             noise = math.hypot(sa, sb)
             note = " (within seed noise)" if noise and abs(diff - claim.margin) < noise else ""
+            is_close = abs(diff - claim.margin) < CLOSE_FRACTION * max(abs(va), abs(vb))
             details.append(f"{a[0]}:{a[1]} {fmt(va, sa, na)} vs {b[0]}:{b[1]} {fmt(vb, sb, nb)} {metric.unit} "
-                           f"-> advantage {diff:+.{metric.digits}f}{note}")
-            if abs(diff - claim.margin) < CLOSE_FRACTION * max(abs(va), abs(vb)) or note:
+                           f"-> advantage {diff:+.{metric.digits + 1}f}{note or (' (close)' if is_close else '')}")
+            if is_close or note:
                 close += [a, b]
     else:
         table = get_table(claim.table)
@@ -634,7 +635,8 @@ def plot_table(table_id: str, values: dict, path=None, title_suffix: str = ""):
     import numpy as np
 
     t = get_table(table_id)
-    fig, axes = plt.subplots(1, len(t.metrics), figsize=(4.2 * len(t.metrics) + (1.5 if t.kind != "curve" else 0), 3.6),
+    wide = 0.9 * len(t.rows) if t.kind != "curve" else 0
+    fig, axes = plt.subplots(1, len(t.metrics), figsize=(max(4.2, 1.2 + wide) * len(t.metrics), 3.9),
                              squeeze=False)
     for ax, m in zip(axes[0], t.metrics):
         metric = METRICS[m]
@@ -661,19 +663,21 @@ def plot_table(table_id: str, values: dict, path=None, title_suffix: str = ""):
                 if not np.isfinite(v):
                     ax.text(xi - w / 2, 0, "n/a", ha="center", va="bottom", fontsize=7, rotation=90)
             ax.set_xticks(x)
-            ax.set_xticklabels([_short(r.label) for r in t.rows], rotation=30, ha="right", fontsize=8)
+            ax.set_xticklabels([_wrap(r.label) for r in t.rows], fontsize=7)
         arrow = "lower is better" if metric.lower_is_better else "higher is better"
         ax.set_ylabel(f"{m} ({metric.unit})")
         ax.set_title(f"{m}: {metric.protocol}\n({arrow})", fontsize=9)
         ax.grid(axis="y", alpha=0.3)
-    axes[0][0].legend(fontsize=8)
-    fig.suptitle(f"{t.id} · {t.title}{title_suffix}", fontsize=10)
-    fig.tight_layout()
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.suptitle(f"{t.id} · {t.title}{title_suffix}", fontsize=10, x=0.02, ha="left")
+    fig.legend(handles, labels, loc="upper right", ncol=len(labels), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
     if path is not None:
         from .viz import save_figure
         save_figure(fig, path)
     return fig
 
 
-def _short(label: str, width: int = 26) -> str:
-    return label if len(label) <= width else label[: width - 1] + "…"
+def _wrap(label: str, width: int = 16) -> str:
+    import textwrap
+    return "\n".join(textwrap.wrap(label.replace(" · ", " "), width)) or label

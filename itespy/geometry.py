@@ -101,6 +101,8 @@ def perspective_depth(depth_offset: torch.Tensor, t: float = ROOT_DISTANCE) -> t
 
 def perspective_project(poses: torch.Tensor, t: float = ROOT_DISTANCE) -> torch.Tensor:
     """P(Y): root-relative 3D (..., J, 3) in model units -> 2D (..., J, 2), dividing by max(1, t + z)."""
+    if poses.shape[-1] != 3:
+        raise ValueError(f"perspective_project: expected (..., J, 3) 3D poses, got {tuple(poses.shape)}")
     return poses[..., :2] / perspective_depth(poses[..., 2:3], t)
 
 

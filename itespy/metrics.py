@@ -32,6 +32,8 @@ def _check(pred, gt):
     check_joint_count(gt, "ground truth", dims=(3,))
     if pred.shape != gt.shape:
         raise ValueError(f"prediction {pred.shape} and ground truth {gt.shape}: expected the same shape")
+    if pred.size == 0:
+        raise ValueError(f"prediction / ground truth {pred.shape}: no poses; expected at least one (N, 17, 3) pose")
     if not (np.isfinite(pred).all() and np.isfinite(gt).all()):
         raise ValueError("prediction / ground truth: expected finite values, found NaN or inf")
     return pred, gt

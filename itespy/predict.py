@@ -100,6 +100,12 @@ def read_keypoints(path) -> RawKeypoints:
 
 
 def _read_npz(path: Path) -> RawKeypoints:
+    with open(path, "rb") as fh:
+        magic = fh.read(4)
+    if magic not in (b"PK\x03\x04", b"PK\x05\x06"):  # an .npz is a zip archive
+        kind = "a text file" if _looks_like_text(path) else "not a zip archive"
+        raise InputError(f"input {path}: not a NumPy .npz archive ({kind}); expected "
+                         "np.savez(path, keypoints=array of shape (N, 17, 2) or (N, 17, 3)).")
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
@@ -116,6 +122,16 @@ def _read_npz(path: Path) -> RawKeypoints:
         if len(frame_id) != len(kp):
             raise InputError(f"input {path}: 'frame_id' has {len(frame_id)} entries, 'keypoints' {len(kp)} frames.")
     return RawKeypoints(kp, conf, frame_id, str(path), has_conf)
+
+
+def _looks_like_text(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        head = fh.read(512)
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return b"\x00" not in head
 
 
 def _read_json(path: Path) -> RawKeypoints:
@@ -346,7 +362,7 @@ def normalise_pixels(pixels, mode: str = "auto", train_scale: float | None = Non
     ratio = length / geometry.TARGET_ROOT_HEAD_2D
     if not 0.5 <= ratio <= 2.0:
         info["warning"] = (f"the mean pelvis-to-head 2D length is {ratio:.2f} x the training data's; the models "
-                           "may extrapolate badly (try normalise='sequence').")
+                           "may extrapolate badly (try --normalise sequence).")
     return out.astype(np.float32), info
 
 
@@ -430,9 +446,13 @@ def predict_keypoints(run, keypoints, confidence=None, *, fmt: str = "h36m17", f
     if confidence is not None:
         if has_conf:
             raise InputError(f"input {source}: confidences given twice (third column and `confidence`).")
-        conf, has_conf = np.asarray(confidence, dtype=np.float64).reshape(kp.shape[:2]), True
-    raw = RawKeypoints(kp, conf, np.arange(len(kp)) if frame_id is None else np.asarray(frame_id), source,
-                       has_conf, list(notes or []))
+        conf, has_conf = np.asarray(confidence, dtype=np.float64), True
+        if conf.shape != kp.shape[:2]:
+            raise InputError(f"input {source}: confidence of shape {conf.shape}, expected {kp.shape[:2]}.")
+    frame_id = np.arange(len(kp)) if frame_id is None else np.asarray(frame_id).reshape(-1)
+    if len(frame_id) != len(kp):
+        raise InputError(f"input {source}: {len(frame_id)} frame ids for {len(kp)} frames.")
+    raw = RawKeypoints(kp, conf, frame_id, source, has_conf, list(notes or []))
     return _predict_raw(run, raw, fmt, min_confidence=min_confidence, max_gap=max_gap, max_missing=max_missing,
                         normalise=normalise, focal=focal, image_size=image_size, device=device)
 
@@ -519,32 +539,27 @@ def viewer_html(pred: Prediction, title: str | None = None) -> str:
     """A self-contained HTML page (plotly.js inlined, works offline): the 2D input and the teacher /
     student 3D poses, a frame slider with play/pause, drag to rotate, and buttons for preset views."""
     import plotly.graph_objects as go
+    import plotly.io as pio
     from plotly.subplots import make_subplots
 
     from .viz import IMAGE_VIEW_CAMERA, _scene_layout, _skeleton_traces
     poses = {name: getattr(pred, name) for name in ("teacher", "student") if getattr(pred, name) is not None}
     names = ["2D input (pixels)"] + [f"{k} 3D (model units)" for k in poses]
+    scenes = ["scene" if k == 0 else f"scene{k + 1}" for k in range(len(poses))]
     fig = make_subplots(rows=1, cols=len(names), subplot_titles=names, horizontal_spacing=0.03,
                         specs=[[{"type": "xy"}] + [{"type": "scene"}] * len(poses)])
-
-    def traces(i):
-        out = _skeleton_traces(pred.pixels[i], "input")
-        gaps = pred.filled[i]
-        out.append(go.Scatter(x=pred.pixels[i, gaps, 0].tolist(), y=pred.pixels[i, gaps, 1].tolist(),
-                              mode="markers", name="filled", marker=dict(symbol="x", size=9, color="#ff7f0e"),
-                              hoverinfo="name"))
-        for k, (name, seq) in enumerate(poses.items()):
-            out += _skeleton_traces(seq[i], name, scene="scene" if k == 0 else f"scene{k + 1}")
-        return out
-
-    first = traces(0)
+    # frame 0 is built with the styled traces of itespy.viz; the other frames reuse them as templates
+    # (plain dicts, only the coordinates change), which is much faster than validating 13 traces x N frames
+    first = _skeleton_traces(pred.pixels[0], "input")
+    first.append(go.Scatter(x=[], y=[], mode="markers", name="filled", hoverinfo="name",
+                            marker=dict(symbol="x", size=9, color="#ff7f0e")))
+    for k, name in enumerate(poses):
+        first += _skeleton_traces(poses[name][0], name, scene=scenes[k])
     for k, trace in enumerate(first):
         fig.add_trace(trace, row=1, col=1 if k < 5 else 2 + (k - 5) // 4)
-    n_traces = len(first)
-    fig.frames = [go.Frame(data=traces(i), name=str(i), traces=list(range(n_traces))) for i in range(len(pred.pixels))]
     radius = 1.1 * max([float(np.abs(v).max()) for v in poses.values()] + [1e-6])
-    for k in range(len(poses)):
-        fig.layout["scene" if k == 0 else f"scene{k + 1}"].update(_scene_layout(radius))
+    for scene in scenes:
+        fig.layout[scene].update(_scene_layout(radius))
     if pred.image_size is not None:
         w, h = pred.image_size
         fig.update_xaxes(range=[0, w], row=1, col=1)
@@ -557,7 +572,6 @@ def viewer_html(pred: Prediction, title: str | None = None) -> str:
     animate = dict(mode="immediate", frame=dict(duration=0, redraw=True), transition=dict(duration=0))
     steps = [dict(method="animate", label=str(_jsonable(fid)), args=[[str(i)], animate])
              for i, fid in enumerate(pred.frame_id)]
-    scenes = ["scene" if k == 0 else f"scene{k + 1}" for k in range(len(poses))]
     views = [dict(label=label, method="relayout",
                   args=[{f"{s}.camera": dict(IMAGE_VIEW_CAMERA, eye=eye) for s in scenes}])
              for label, eye in VIEW_EYES.items()]
@@ -577,7 +591,30 @@ def viewer_html(pred: Prediction, title: str | None = None) -> str:
             text="Drag a 3D panel to rotate it. Model units, root-relative: shape only up to scale. "
                  "Orange x: joints filled from an earlier frame.",
             showarrow=False, xref="paper", yref="paper", x=0.0, y=1.13, xanchor="left", font=dict(size=11))])
-    return fig.to_html(include_plotlyjs=True, full_html=True, auto_play=False)
+    spec = fig.to_plotly_json()
+    templates = spec["data"]
+    spec["frames"] = [{"name": str(i), "traces": list(range(len(templates))),
+                       "data": _frame_traces(templates, pred, poses, i)} for i in range(len(pred.pixels))]
+    return pio.to_html(spec, include_plotlyjs=True, full_html=True, auto_play=False, validate=False,
+                       div_id="itespy-viewer")
+
+
+def _frame_traces(templates, pred, poses, i) -> list:
+    """Copies of the trace dicts of frame 0 with the coordinates of frame ``i`` (same order)."""
+    from .viz import _GROUPS, _segments
+    out = []
+
+    def skeleton(pose, start):
+        for k, bones in enumerate(_GROUPS.values()):
+            out.append({**templates[start + k], **dict(zip("xyz", _segments(pose, bones)))})
+        out.append({**templates[start + 3], **dict(zip("xyz", pose.T.tolist()))})
+
+    skeleton(pred.pixels[i], 0)
+    gaps = pred.filled[i]
+    out.append({**templates[4], "x": pred.pixels[i, gaps, 0].tolist(), "y": pred.pixels[i, gaps, 1].tolist()})
+    for k, seq in enumerate(poses.values()):
+        skeleton(seq[i].astype(np.float64), 5 + 4 * k)
+    return out
 
 
 def png_frames(pred: Prediction, step: int = 1):
@@ -599,12 +636,18 @@ def png_frames(pred: Prediction, step: int = 1):
                 gaps = pred.filled[i]
                 if gaps.any():
                     ax.plot(pred.pixels[i, gaps, 0], pred.pixels[i, gaps, 1], "x", color="#ff7f0e", markersize=8)
-                ax.set_title(f"frame {_jsonable(pred.frame_id[i])}: 2D input", fontsize=9)
+                if pred.image_size is not None:
+                    ax.set_aspect("equal", adjustable="box")
+                    ax.set_xlim(0, pred.image_size[0])
+                    ax.set_ylim(pred.image_size[1], 0)
+                ax.set_title(f"frame {_jsonable(pred.frame_id[i])}: 2D input (pixels)", fontsize=9)
                 for k, (name, seq) in enumerate(poses.items()):
                     ax = fig.add_subplot(1, 1 + len(poses), k + 2, projection="3d")
                     plot_skeleton_3d(ax, seq[i])
                     ax.view_init(elev=12, azim=-55)
-                    ax.set_title(f"{name} (model units)", fontsize=9)
+                    ax.set_xticklabels([]), ax.set_yticklabels([]), ax.set_zticklabels([])
+                    ax.set_xlabel(""), ax.set_ylabel(""), ax.set_zlabel("")
+                    ax.set_title(f"{name} 3D (model units, up to scale)", fontsize=9)
                 fig.tight_layout()
                 buffer = io.BytesIO()
                 fig.savefig(buffer, format="png", dpi=90, metadata={"Software": None})

@@ -6,14 +6,14 @@ A finished run directory is never overwritten: rerunning returns its stored metr
 refuses with a clear message."""
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 from .config import STAGES, Config
-from .evaluate import evaluate_model
-from .io import atomic_write_json
-from .train import load_model, resolve_device, run_info, save_model, train_student, train_teacher
+from .evaluate import evaluate_flat_baseline, evaluate_model
+from .io import atomic_write_json, read_json
+from .train import (TEACHER_MODEL_FIELDS, check_keypoints_2d, load_model, resolve_device, run_info, save_model,
+                    train_student, train_teacher)
 
 
 class RunDirectoryError(RuntimeError):
@@ -22,8 +22,11 @@ class RunDirectoryError(RuntimeError):
 
 def _prepare_dir(out: Path, cfg: Config, resume: bool, overwrite: bool):
     config_path = out / "config.json"
+    if out.exists() and not out.is_dir():
+        raise RunDirectoryError(f"output directory {out}: it exists and is a file; expected a folder (or a path "
+                                "that does not exist yet).")
     if config_path.exists() and not overwrite:
-        saved = json.loads(config_path.read_text())
+        saved = read_json(config_path)
         if not resume:
             raise RunDirectoryError(
                 f"output directory {out}: it already holds a run (config.json). Pass --resume to continue or "
@@ -34,56 +37,86 @@ def _prepare_dir(out: Path, cfg: Config, resume: bool, overwrite: bool):
             raise RunDirectoryError(f"output directory {out}: --resume with a different configuration "
                                     f"(fields {changed}); use another --out.")
     out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob(".*.tmp"):  # temp files of atomic writes cut short by a crash
+        stale.unlink(missing_ok=True)
     atomic_write_json(config_path, cfg.to_dict())
 
 
 def run_experiment(cfg: Config, out_dir, stage: str = "both", splits=None, resume: bool = False,
                    overwrite: bool = False, progress: bool = True, teacher_dir=None) -> dict:
     """Train (the stages asked for) and evaluate. ``splits`` may pass preloaded {'train','test'} PoseSets.
-    ``teacher_dir`` reuses a trained teacher from another run (stage 'student'). Returns metrics.json."""
+    ``teacher_dir`` reuses a trained teacher from another run (stage 'student'). Returns metrics.json.
+
+    Every input is checked (configuration, data, the teacher to reuse) before ``out_dir`` is created or
+    written, so a bad input leaves no partial run behind."""
     cfg.validate()
     if stage not in STAGES:
         raise ValueError(f"stage: expected one of {STAGES}, got {stage!r}")
+    for name, trained in (("teacher_epochs", stage in ("teacher", "both")),
+                          ("student_epochs", stage in ("student", "both"))):
+        if trained and getattr(cfg, name) < 1:
+            raise ValueError(f"config.{name}: expected at least 1 epoch to train stage {stage!r}, "
+                             f"got {getattr(cfg, name)}")
     out = Path(out_dir)
     metrics_path = out / "metrics.json"
     if resume and metrics_path.exists() and not overwrite:
-        saved_cfg = json.loads((out / "config.json").read_text()) if (out / "config.json").exists() else None
+        saved_cfg = read_json(out / "config.json") if (out / "config.json").exists() else None
         if saved_cfg is not None and _same(saved_cfg, cfg):
-            return json.loads(metrics_path.read_text())
+            return read_json(metrics_path)
     device = resolve_device(cfg.device)
     if splits is None:
         from .data import load_splits
         splits = load_splits(cfg.data, seed=cfg.seed, max_train=cfg.max_train, max_test=cfg.max_test,
                              stride=cfg.stride)
+    _check_splits(splits, cfg)
+    teacher = None
+    if stage == "student" and cfg.use_kd:
+        source = Path(teacher_dir) if teacher_dir is not None else out
+        if not (source / "teacher.pt").is_file():
+            raise FileNotFoundError(f"stage 'student' with L_KD on (use_kd=True) needs a trained teacher: "
+                                    f"{source / 'teacher.pt'} not found. Pass --teacher RUN_DIR (teacher_dir=...), a "
+                                    f"run directory of `itespy train --stage teacher`, or train stage 'both'.")
+        teacher, _ = load_model(source / "teacher.pt", "teacher", device, expected=cfg, fields=TEACHER_MODEL_FIELDS)
     _prepare_dir(out, cfg, resume, overwrite)
     atomic_write_json(out / "run_info.json", {**run_info(cfg, device), "stage": stage, "data_meta": _meta(splits)})
     atomic_write_json(out / "normalisation.json", normalisation_record(splits["train"]))
     train_2d = splits["train"].keypoints_2d
-    history, results, t0 = {}, {"stage": stage, "data": cfg.data, "profile": cfg.profile, "seed": cfg.seed}, time.time()
+    results, t0 = {"stage": stage, "data": cfg.data, "profile": cfg.profile, "seed": cfg.seed}, time.time()
 
-    teacher = None
     if stage in ("teacher", "both"):
         if resume and (out / "teacher.pt").exists():
-            teacher, _ = load_model(out / "teacher.pt", "teacher", device)
+            teacher, _ = load_model(out / "teacher.pt", "teacher", device, expected=cfg)
         else:
-            teacher, history["teacher"] = train_teacher(cfg, train_2d, out, resume, progress)
+            teacher, history = train_teacher(cfg, train_2d, out, resume, progress)
             save_model(out / "teacher.pt", teacher, cfg, "teacher")
-    elif cfg.use_kd:
-        source = Path(teacher_dir) if teacher_dir is not None else out
-        teacher, _ = load_model(source / "teacher.pt", "teacher", device)
+            atomic_write_json(out / "history_teacher.json", history)  # now: a resumed run reloads teacher.pt
     if teacher is not None:
         results["teacher"] = evaluate_model(teacher, splits["test"], device)
 
     if stage in ("student", "both"):
-        student, history["student"] = train_student(cfg, train_2d, teacher, out, resume, progress)
+        student, history = train_student(cfg, train_2d, teacher, out, resume, progress)
         save_model(out / "student.pt", student, cfg, "student")
+        atomic_write_json(out / "history_student.json", history)
         results["student"] = evaluate_model(student, splits["test"], device)
     results["seconds"] = time.time() - t0
     results["device"] = str(device)
-    for key, records in history.items():
-        atomic_write_json(out / f"history_{key}.json", records)
     atomic_write_json(metrics_path, results)
     return results
+
+
+def _check_splits(splits, cfg: Config):
+    """The training inputs and the test pairs must be non-empty, (N, 17, 2) / (N, 17, 3) and finite."""
+    from .data.spec import check_array
+    from .skeleton import NUM_JOINTS
+    if not isinstance(splits, dict) or not {"train", "test"} <= set(splits):
+        raise ValueError(f"splits: expected a dict with 'train' and 'test' PoseSets, got {type(splits).__name__}"
+                         f"{' with keys ' + str(sorted(splits)) if isinstance(splits, dict) else ''}")
+    check_keypoints_2d(splits["train"].keypoints_2d, f"training split of {cfg.data!r}: keypoints_2d", min_poses=2)
+    check_keypoints_2d(splits["test"].keypoints_2d, f"test split of {cfg.data!r}: keypoints_2d", min_poses=1)
+    poses = check_array(splits["test"].poses_3d, f"test split of {cfg.data!r}: poses_3d", (None, NUM_JOINTS, 3))
+    if len(poses) != len(splits["test"].keypoints_2d):
+        raise ValueError(f"test split of {cfg.data!r}: {len(poses)} 3D poses for "
+                         f"{len(splits['test'].keypoints_2d)} 2D inputs; expected one per input")
 
 
 def normalisation_record(train_set) -> dict:
@@ -96,7 +129,8 @@ def normalisation_record(train_set) -> dict:
 
 
 def _same(saved: dict, cfg: Config) -> bool:
-    return {k: v for k, v in saved.items() if k != "device"} == {k: v for k, v in cfg.to_dict().items() if k != "device"}
+    new = cfg.to_dict()
+    return {k: v for k, v in saved.items() if k != "device"} == {k: v for k, v in new.items() if k != "device"}
 
 
 def _meta(splits) -> dict:

@@ -19,6 +19,7 @@ Deterministic for ``(seed, clip, noise_px)``.
 """
 from __future__ import annotations
 
+import functools
 import tempfile
 from pathlib import Path
 
@@ -42,14 +43,20 @@ def default_cache_dir() -> Path:
     return Path(tempfile.gettempdir()) / "itespy-samples"
 
 
+@functools.lru_cache(maxsize=2)
+def _synthetic_test_split(seed: int):
+    """The synthetic test PoseSet (cached: generating it takes about a second; callers only read it)."""
+    from .data import load_splits
+    return load_splits("synthetic", seed=seed, max_train=1)["test"]
+
+
 def synthetic_clip(seed: int = 0, clip: int = DEFAULT_CLIP) -> dict:
     """One clip of the synthetic test split (``clip``: its position among the test clips, in order).
 
     Returns pixels (N, 17, 2, H36M order), poses_3d_mm (N, 17, 3, root-centred camera frame), cam3d_mm
     (absolute camera frame), focal_px (2,), principal_px (2,), image_size (W, H), sequence, action,
     frame (N,) and the dataset's 2D normalisation ``scale``."""
-    from .data import load_splits
-    test = load_splits("synthetic", seed=seed, max_train=1)["test"]
+    test = _synthetic_test_split(int(seed))
     per = test.meta["per_frame"]
     names, first = np.unique(per["sequence"], return_index=True)
     ordered = names[np.argsort(first)]
@@ -161,6 +168,7 @@ def load_truth(path) -> dict:
         out = {k: z[k] for k in z.files}
     for key in ("sequence", "action"):
         out[key] = str(out[key])
+    out["image_size"] = tuple(int(v) for v in out["image_size"])
     out["scale"] = float(out["scale"])
     return out
 

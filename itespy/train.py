@@ -27,6 +27,10 @@ from .losses import (canonicalisation_loss, knowledge_distillation_loss, reproje
 from .models import build_student, build_teacher, count_parameters
 
 STAGE_SEED_OFFSET = {"teacher": 1, "student": 2}
+# Config fields that decide the networks' architecture (a checkpoint only fits a model built with the same).
+TEACHER_MODEL_FIELDS = ("variant", "teacher", "teacher_trunk", "num_atoms", "teacher_hidden", "teacher_bottleneck",
+                        "teacher_blocks", "dictionary_bias", "extra_bottleneck")
+MODEL_FIELDS = TEACHER_MODEL_FIELDS + ("student", "graph", "student_channels", "student_blocks")
 
 
 class CheckpointError(RuntimeError):
@@ -103,12 +107,39 @@ def _weighted(terms: dict) -> dict:
 @torch.no_grad()
 def predict(model, keypoints_2d: np.ndarray, device, batch_size: int = 1024) -> dict:
     """Run a teacher or student in eval mode over (N, 17, 2) model-space 2D; numpy outputs."""
+    keypoints_2d = check_keypoints_2d(keypoints_2d, "predict: keypoints_2d")
     model.eval()
     outs = []
     for start in range(0, len(keypoints_2d), batch_size):
         x = torch.as_tensor(keypoints_2d[start:start + batch_size], dtype=torch.float32, device=device)
         outs.append({k: v.cpu().numpy() for k, v in model(x).items()})
-    return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]} if outs else {}
+    out = {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
+    bad = ~np.isfinite(out["pose_3d"]).all(axis=(-1, -2))
+    if bad.any():
+        raise ValueError(f"predict: the model gave NaN/inf 3D poses for {int(bad.sum())} of {len(bad)} inputs "
+                         f"(first at index {int(np.argmax(bad))}, largest |2D| value there "
+                         f"{float(np.abs(keypoints_2d[int(np.argmax(bad))]).max()):.3g}); expected model-space 2D "
+                         "inputs (root-centred, normalised so the pelvis-to-head length is about 0.2).")
+    return out
+
+
+def check_keypoints_2d(keypoints_2d, where: str, min_poses: int = 1) -> np.ndarray:
+    """Model-space 2D inputs must be a finite (N, 17, 2) array with N >= ``min_poses``; returns it as float32."""
+    from .skeleton import NUM_JOINTS
+    a = np.asarray(keypoints_2d.detach().cpu() if isinstance(keypoints_2d, torch.Tensor) else keypoints_2d)
+    if a.ndim != 3 or a.shape[1:] != (NUM_JOINTS, 2):
+        raise ValueError(f"{where}: expected shape (N, {NUM_JOINTS}, 2) (N poses of the 17 H36M joints, 2D), "
+                         f"got {a.shape}")
+    if not np.issubdtype(a.dtype, np.number):
+        raise ValueError(f"{where}: expected numbers, got dtype {a.dtype}")
+    if len(a) < min_poses:
+        raise ValueError(f"{where}: got {len(a)} poses; expected at least {min_poses}"
+                         + (" (batch norm needs two poses per training batch)" if min_poses > 1 else ""))
+    bad = ~np.isfinite(a)
+    if bad.any():
+        raise ValueError(f"{where}: contains {int(bad.sum())} NaN/inf values (first at index "
+                         f"{np.argwhere(bad)[0].tolist()}); expected finite numbers")
+    return a.astype(np.float32, copy=False)
 
 
 def teacher_depth_labels(teacher, keypoints_2d, device, batch_size=1024) -> np.ndarray:
@@ -118,9 +149,7 @@ def teacher_depth_labels(teacher, keypoints_2d, device, batch_size=1024) -> np.n
 
 def _save_epoch(run_dir: Path, stage: str, state: dict):
     last, prev = run_dir / f"{stage}_last.pt", run_dir / f"{stage}_prev.pt"
-    if last.exists():
-        last.replace(prev)
-    atomic_torch_save(last, state)
+    atomic_torch_save(last, state, backup=prev)  # the old _last becomes _prev only once the new one is on disk
 
 
 def load_checkpoint_file(path: Path) -> dict:
@@ -135,28 +164,39 @@ def load_checkpoint_file(path: Path) -> dict:
 
 
 def _latest_epoch_state(run_dir: Path, stage: str):
-    for name in (f"{stage}_last.pt", f"{stage}_prev.pt"):
+    """(path, state) of the newest readable epoch checkpoint of ``stage`` (``_last``, else ``_prev``), or None."""
+    names = (f"{stage}_last.pt", f"{stage}_prev.pt")
+    for i, name in enumerate(names):
         path = run_dir / name
         if path.exists():
             try:
-                return load_checkpoint_file(path)
+                return path, load_checkpoint_file(path)
             except CheckpointError as exc:
-                warnings.warn(f"{exc} Falling back to the previous checkpoint.")
+                fallback = ("Falling back to the previous checkpoint." if i + 1 < len(names) and
+                            (run_dir / names[i + 1]).exists() else
+                            f"No earlier checkpoint is readable: training {stage} from epoch 1.")
+                warnings.warn(f"{exc} {fallback}", stacklevel=2)
     return None
 
 
 def _fit(cfg, stage, model, data_2d, labels, run_dir, device, epochs, resume, progress):
     """Shared epoch loop of both stages; returns the list of per-epoch history records."""
+    data_2d = check_keypoints_2d(data_2d, f"{stage} training data", min_poses=2)
     opt, sched = make_optimizer(cfg, model)
     history, start = [], 0
     if resume and run_dir is not None:
-        state = _latest_epoch_state(run_dir, stage)
-        if state is not None:
-            _check_config_match(state, cfg, run_dir / f"{stage}_last.pt")
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
-            sched.load_state_dict(state["scheduler"])
-            history, start = state["history"], state["epoch"] + 1
+        found = _latest_epoch_state(run_dir, stage)
+        if found is not None:
+            path, state = found
+            _check_config_match(state, cfg, path)
+            try:
+                model.load_state_dict(state["model"])
+                opt.load_state_dict(state["optimizer"])
+                sched.load_state_dict(state["scheduler"])
+                history, start = state["history"], state["epoch"] + 1
+            except (RuntimeError, ValueError, KeyError) as exc:
+                raise CheckpointError(f"checkpoint {path}: cannot resume from it ({str(exc).splitlines()[0]}); "
+                                      f"expected an epoch checkpoint of this {stage}'s configuration.") from None
     x_all = torch.as_tensor(data_2d, dtype=torch.float32)
     y_all = None if labels is None else torch.as_tensor(labels, dtype=torch.float32)
     for epoch in range(start, epochs):
@@ -192,14 +232,12 @@ def _fit(cfg, stage, model, data_2d, labels, run_dir, device, epochs, resume, pr
     return history
 
 
-def _check_config_match(state, cfg, path):
+def _check_config_match(state, cfg, path, fields=MODEL_FIELDS, expected_from="requested"):
     saved = state["config"]
-    keys = ("teacher", "teacher_trunk", "num_atoms", "student", "graph", "student_channels", "student_blocks",
-            "variant", "dictionary_bias", "extra_bottleneck")
-    diff = {k: (saved.get(k), getattr(cfg, k)) for k in keys if saved.get(k) != getattr(cfg, k)}
+    diff = {k: (saved.get(k), getattr(cfg, k)) for k in fields if saved.get(k) != getattr(cfg, k)}
     if diff:
-        raise CheckpointError(f"checkpoint {path}: it was trained with a different model "
-                              f"({', '.join(f'{k}: saved {a!r}, requested {b!r}' for k, (a, b) in diff.items())}).")
+        listed = ", ".join(f"{k}: saved {a!r}, {expected_from} {b!r}" for k, (a, b) in diff.items())
+        raise CheckpointError(f"checkpoint {path}: it was trained with a different model ({listed}).")
 
 
 def train_teacher(cfg: Config, train_2d: np.ndarray, run_dir=None, resume=False, progress=True):
@@ -234,13 +272,27 @@ def save_model(path, model, cfg: Config, stage: str, extra: dict | None = None):
                              "itespy_version": __version__, **(extra or {})})
 
 
-def load_model(path, stage: str, device="cpu"):
-    """Load ``teacher.pt`` / ``student.pt``; returns (model in eval mode, Config)."""
+def load_model(path, stage: str, device="cpu", expected: Config | None = None, fields=None,
+               expected_from: str = "requested"):
+    """Load ``teacher.pt`` / ``student.pt``; returns (model in eval mode, Config).
+
+    ``expected``: the configuration the checkpoint must have been trained with (e.g. the run directory's
+    config.json, named by ``expected_from`` in the error); a difference in the architecture ``fields``
+    (default: every model field) is a CheckpointError."""
+    if stage not in STAGE_SEED_OFFSET:
+        raise ValueError(f"load_model: stage expected 'teacher' or 'student', got {stage!r}")
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"checkpoint {path}: file not found; expected the output of `itespy train`.")
     state = load_checkpoint_file(path)
-    cfg = Config.from_dict(state["config"])
+    if state.get("stage", stage) != stage:
+        raise CheckpointError(f"checkpoint {path}: it holds a {state['stage']}, expected a {stage}.")
+    try:
+        cfg = Config.from_dict(state["config"])
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint {path}: its configuration cannot be used ({exc}).") from None
+    if expected is not None:
+        _check_config_match(state, expected, path, fields or MODEL_FIELDS, expected_from)
     model = build_teacher(cfg) if stage == "teacher" else build_student(cfg)
     try:
         model.load_state_dict(state["model"])

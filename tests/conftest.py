@@ -13,3 +13,13 @@ def bandai_dir():
     if not (BANDAI / "bandai_h36m17.npz").exists():
         pytest.skip(f"Bandai dev data not found at {BANDAI} (read-only shared data is absent on this machine)")
     return BANDAI
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Small models run fastest single-threaded, and shared CI machines are noisy: one thread per test."""
+    import torch
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -20,7 +20,7 @@ from ..skeleton import NUM_JOINTS, adjacency
 GRAPH_TYPES = ("both", "physical", "nonphysical")
 # Joint groups of the reference code's non-local block (pairs are max-pooled together).
 NONLOCAL_GROUPS = ((2, 3), (5, 6), (1, 4), (0, 7), (8, 10), (15, 16), (12, 13), (11, 14), (9,))
-_NEG_INF = -1e9  # logit for "no edge" in the masked softmax
+_NEG_INF = float("-inf")  # logit for "no edge" in the masked softmax (every joint has a self loop)
 
 
 def _adjacency_tensor() -> torch.Tensor:

@@ -1,0 +1,792 @@
+"""Reproduce every table of the paper with one command: ``python -m itespy reproduce --profile smoke``.
+
+Three layers, each usable alone:
+
+* **jobs** -- one training stage of one configuration, cached in ``CACHE/<stage>-<key>/`` where
+  ``key = hash(config + code version)`` (:func:`ensure_teacher`, :func:`ensure_student`). Rows that share a
+  configuration (the default teacher of Tables 1, 3-8 and Figure 6) train it once; an interrupted training
+  resumes from its epoch checkpoints; a per-job lock file lets parallel workers share one cache.
+* **rows** -- :func:`run_row` ``(table, row, profile, data, device, seed, cache_dir, rows_dir, ...) -> records``
+  trains (or loads) what one row needs, evaluates it and writes its records to
+  ``OUT/rows/<table>/<row>/seed<k>.json`` (atomically). A row with a finished result for the same
+  configuration and code is not recomputed. Rows are independent, file-based units of work: a scheduler
+  (processes, Slurm) can run any subset in any order into one ``OUT``. :func:`run_table` runs a table's rows.
+* **runner** -- :func:`reproduce` executes the table notebooks (notebooks/05-08) with papermill, keeping
+  each executed copy in ``OUT/notebooks/``; then adds seeds to the rows of close claims, and writes
+  ``OUT/results.json``, ``OUT/REPORT.md`` and ``OUT/figures/*.png``. A failing notebook is reported with its
+  name and failing cell and the other notebooks still run. Two runs into one ``OUT`` are refused (``OUT/.lock``).
+
+``results.json`` is an object: ``{"format", "updated", "records": [...], "claims": [...], "notebooks": [...],
+"runs": [...]}``; every record is one number: ``table, row, label, metric, protocol, unit, kit, paper,
+delta, seed, profile, variant, data, test_data, model, status (ok | skipped | error), note, time (ISO
+UTC), seconds, device, overrides, jobs, code_version``.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import functools
+import hashlib
+import json
+import os
+import shutil
+import socket
+import sys
+import time
+import traceback
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+from . import __version__
+from . import experiments as ex
+from .config import PROFILES, VARIANTS, Config, make_config
+from .io import atomic_write_json, atomic_write_text
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS_DIR = REPO / "notebooks"
+REPORT_FIGURES_DIR = REPO / "figures" / "report"
+RESULTS_FORMAT = "itespy-reproduce/1"
+
+# Source files that do not change what a trained model or a metric is (excluded from the code version).
+_CODE_EXCLUDE = {"experiments.py", "reproduce.py", "viz.py", "cli.py", "__main__.py", "predict.py", "summary.py"}
+# Config fields that do not change a result (the device is recorded, not hashed; eval batching is exact).
+RUN_FIELDS = ("device", "eval_batch_size", "extra")
+# Fields only stage 2 reads: reset to defaults in a teacher job so that every student shares its teacher.
+STUDENT_FIELDS = ("student", "graph", "student_channels", "student_blocks", "use_kd", "use_rec", "lambda_kd",
+                  "lambda_rec", "student_epochs", "kd_norm", "rec_rotation")
+
+
+class ReproduceLockedError(RuntimeError):
+    """Another reproduce run is writing into the same output directory."""
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def _hash(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def code_version() -> str:
+    """Hash of the itespy sources that define training and evaluation (plus the package version).
+
+    The environment variable ``ITESPY_CODE_VERSION`` replaces it (e.g. to pin one version for every worker
+    of a batch while the sources are being edited, or in tests); cache keys then ignore source changes."""
+    return os.environ.get("ITESPY_CODE_VERSION") or _source_hash()
+
+
+@functools.lru_cache(maxsize=None)
+def _source_hash() -> str:
+    h = hashlib.sha256(__version__.encode())
+    root = Path(__file__).resolve().parent
+    for path in sorted(root.rglob("*.py")):
+        if path.name in _CODE_EXCLUDE or "__pycache__" in path.parts:
+            continue
+        h.update(str(path.relative_to(root)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:12]
+
+
+# ----------------------------------------------------------------------------------------------------
+# Jobs: cached trainings
+# ----------------------------------------------------------------------------------------------------
+
+
+def teacher_config(cfg: Config) -> Config:
+    """The configuration of the teacher a row needs: the student's fields reset to their defaults."""
+    defaults = Config()
+    return cfg.replace(**{f: getattr(defaults, f) for f in STUDENT_FIELDS})
+
+
+def job_key(cfg: Config, teacher_key: str | None = None) -> str:
+    hashed = {k: v for k, v in cfg.to_dict().items() if k not in RUN_FIELDS}
+    return _hash({"config": hashed, "code": code_version(), "teacher": teacher_key})
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _read_lock(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _try_lock(path: Path) -> bool:
+    """Create ``path`` exclusively with our pid; clear it first if it names a dead process on this host."""
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            info = _read_lock(path)
+            if info.get("host") == socket.gethostname() and isinstance(info.get("pid"), int) \
+                    and not _pid_alive(info["pid"]):
+                path.unlink(missing_ok=True)  # stale: its process is gone
+                continue
+            return False
+        with os.fdopen(fd, "w") as fh:
+            json.dump({"pid": os.getpid(), "host": socket.gethostname(), "started": _now()}, fh)
+        return True
+    return False
+
+
+@contextmanager
+def _job_lock(path: Path, poll: float = 2.0, log=None):
+    """Wait until no other worker trains this job, then hold its lock."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    said = False
+    while not _try_lock(path):
+        if log and not said:
+            log(f"  waiting for {path.name} (another worker is training it: {_read_lock(path)})")
+            said = True
+        time.sleep(poll)
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
+@functools.lru_cache(maxsize=8)
+def _splits_cached(data: str, seed: int, max_train, max_test, stride: int):
+    from .data import load_splits
+    return load_splits(data, seed=seed, max_train=max_train, max_test=max_test, stride=stride)
+
+
+def load_row_splits(cfg: Config) -> dict:
+    """{'train', 'test'} PoseSets of a configuration (cached in memory for the rows of one process)."""
+    return _splits_cached(cfg.data, cfg.seed, cfg.max_train, cfg.max_test, cfg.stride)
+
+
+def _done(job_dir: Path, force_token: str) -> bool:
+    if not (job_dir / "metrics.json").exists():
+        return False
+    return not force_token or _token(job_dir) == force_token
+
+
+def _token(job_dir: Path) -> str:
+    path = job_dir / "force_token"
+    return path.read_text().strip() if path.exists() else ""
+
+
+def _run_job(cfg: Config, job_dir: Path, stage: str, force_token: str, progress: bool, teacher_dir=None,
+             log=None) -> dict:
+    from .run import run_experiment
+    with _job_lock(job_dir.parent / f"{job_dir.name}.lock", log=log):
+        if _done(job_dir, force_token):
+            return json.loads((job_dir / "metrics.json").read_text())
+        retrain = bool(force_token) and job_dir.exists() and _token(job_dir) != force_token
+        if log:
+            log(f"  training {job_dir.name} ({stage}){' [--force]' if retrain else ''}")
+        metrics = run_experiment(cfg, job_dir, stage=stage, splits=load_row_splits(cfg), resume=not retrain,
+                                 overwrite=retrain, progress=progress, teacher_dir=teacher_dir)
+        if force_token:
+            atomic_write_text(job_dir / "force_token", force_token)
+        atomic_write_json(job_dir / "job.json", {"stage": stage, "key": job_dir.name.split("-", 1)[1],
+                                                 "code_version": code_version(), "finished": _now(),
+                                                 "teacher_dir": None if teacher_dir is None else str(teacher_dir)})
+        return metrics
+
+
+def ensure_teacher(cfg: Config, cache_dir, force_token: str = "", progress: bool = False, log=None):
+    """Train (or load) the teacher of ``cfg``. Returns (job dir, metrics.json)."""
+    tcfg = teacher_config(cfg)
+    job_dir = Path(cache_dir) / f"teacher-{job_key(tcfg)}"
+    if _done(job_dir, force_token):
+        return job_dir, json.loads((job_dir / "metrics.json").read_text())
+    return job_dir, _run_job(tcfg, job_dir, "teacher", force_token, progress, log=log)
+
+
+def ensure_student(cfg: Config, cache_dir, force_token: str = "", progress: bool = False, log=None):
+    """Train (or load) the student of ``cfg`` (and, with L_KD on, its teacher first). Returns (job dir, metrics)."""
+    teacher_dir, tkey = None, None
+    if cfg.use_kd:
+        teacher_dir, _ = ensure_teacher(cfg, cache_dir, force_token, progress, log)
+        tkey = teacher_dir.name
+    job_dir = Path(cache_dir) / f"student-{job_key(cfg, tkey)}"
+    if _done(job_dir, force_token):
+        return job_dir, json.loads((job_dir / "metrics.json").read_text())
+    return job_dir, _run_job(cfg, job_dir, "student", force_token, progress, teacher_dir=teacher_dir, log=log)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Rows
+# ----------------------------------------------------------------------------------------------------
+
+
+def inference_ms(model, device, repeats: int = 100, warmup: int = 10) -> float:
+    """Median wall time (ms) of one forward pass of one pose (batch size 1) on ``device``."""
+    import torch
+    gen = torch.Generator().manual_seed(0)
+    x = (0.1 * torch.randn(1, 17, 2, generator=gen)).to(device)
+    model = model.to(device).eval()
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    times = []
+    with torch.no_grad():
+        for i in range(warmup + repeats):
+            sync()
+            t0 = time.perf_counter()
+            model(x)
+            sync()
+            if i >= warmup:
+                times.append(time.perf_counter() - t0)
+    times.sort()
+    return 1000.0 * times[len(times) // 2]
+
+
+def _cost_values(cfg: Config, row) -> dict:
+    import torch
+    from .models import build_student, build_teacher, count_parameters
+    from .train import resolve_device
+    device = resolve_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    model = build_teacher(cfg) if row.model == "teacher" else build_student(cfg)
+    return {"params": count_parameters(model) / 1e6, "ms": inference_ms(model, device)}, {"device": str(device)}
+
+
+def _test_3dhp(cfg: Config, job_dir: Path, model: str, test_data: str) -> dict:
+    from .data import load_test_set
+    from .evaluate import evaluate_model
+    from .train import load_model, resolve_device
+    device = resolve_device(cfg.device)
+    scale = load_row_splits(cfg)["train"].scale
+    test = load_test_set(test_data, scale=scale, seed=cfg.seed, max_test=cfg.max_test)
+    net, _ = load_model(job_dir / f"{model}.pt", model, device)
+    return {**evaluate_model(net, test, device, protocols=("pck150", "auc")), "frames": len(test)}
+
+
+def _row_file(rows_dir, table_id, row_id, seed) -> Path:
+    return Path(rows_dir) / table_id / row_id / f"seed{seed}.json"
+
+
+def row_key(table_id: str, row_id: str, cfg: Config, test_data: str | None) -> str:
+    t = ex.get_table(table_id)
+    row = t.row(row_id)
+    hashed = {k: v for k, v in cfg.to_dict().items() if k not in RUN_FIELDS}
+    return _hash({"table": table_id, "row": row_id, "config": hashed, "code": code_version(), "model": row.model,
+                  "metrics": list(t.metrics), "test": test_data if row.test == "3dhp" else None,
+                  "device": cfg.device if t.kind == "cost" else None})
+
+
+def run_row(table_id: str, row_id: str, profile: str = "smoke", data: str = "synthetic", device: str = "auto",
+            seed: int = 0, cache_dir="runs/cache", rows_dir=None, overrides: dict | None = None,
+            variant: str = "paper", test_data: str | None = None, force_token: str = "", progress: bool = False,
+            log=None) -> list:
+    """Train/load, evaluate and record one row. Returns its records (one per column of the table).
+
+    Pure and file-based: everything it needs is in its arguments and in ``cache_dir``; its result goes to
+    ``rows_dir/<table>/<row>/seed<k>.json`` (when ``rows_dir`` is given) and is reused on the next call with
+    the same configuration and code (unless ``force_token`` is new). Raises on failure (see :func:`run_table`)."""
+    t = ex.get_table(table_id)
+    row = t.row(row_id)
+    overrides = dict(overrides or {})
+    test_data = test_data or None
+    spec, reason = ex.row_data(row, data)
+    cfg = ex.row_config(t.id, row.id, profile, data, seed, device, variant, overrides)
+    key = row_key(t.id, row.id, cfg, test_data)
+    path = None if rows_dir is None else _row_file(rows_dir, t.id, row.id, seed)
+    if path is not None and path.exists():
+        stored = json.loads(path.read_text())
+        if stored.get("key") == key and (not force_token or stored.get("force_token") == force_token):
+            return stored["records"]
+
+    t0 = time.time()
+    base = {"table": t.id, "row": row.id, "label": row.label, "model": row.model, "seed": seed, "profile": profile,
+            "variant": variant, "data": spec or data, "user_data": data, "test_data": test_data,
+            "overrides": overrides, "code_version": code_version(), "device": device, "jobs": [], "note": row.note}
+    values, extra = {}, {}
+    if spec is None:
+        status, base["note"] = "skipped", reason
+    elif t.kind == "cost":
+        status = "ok"
+        values, extra = _cost_values(cfg, row)
+        base["note"] = "; ".join(s for s in (row.note, f"timed on {extra['device']}, batch size 1") if s)
+    else:
+        status = "ok"
+        if row.model == "teacher":
+            job_dir, metrics = ensure_teacher(cfg, cache_dir, force_token, progress, log)
+        else:
+            job_dir, metrics = ensure_student(cfg, cache_dir, force_token, progress, log)
+        base["jobs"] = [job_dir.name]
+        evaluated = metrics[row.model]
+        if row.test == "3dhp":
+            if test_data:
+                evaluated = _test_3dhp(cfg, job_dir, row.model, test_data)
+                base["note"] = f"trained on {spec}, tested on {test_data} ({evaluated['frames']} frames)"
+            else:
+                base["note"] = (f"no MPI-INF-3DHP data given (--test-data 3dhp:DIR): PCK/AUC on the test split of "
+                                f"{spec} instead")
+        for m in t.metrics:
+            values[m] = evaluated[ex.METRICS[m].protocol]["mean"]
+        extra = {"frames": evaluated.get("frames"), "device": metrics.get("device", device)}
+    seconds = time.time() - t0
+    records = []
+    for m in t.metrics:
+        kit, paper = values.get(m), row.paper.get(m)
+        records.append({**base, "metric": m, "protocol": ex.METRICS[m].protocol, "unit": ex.METRICS[m].unit,
+                        "kit": kit, "paper": paper,
+                        "delta": None if kit is None or paper is None else kit - paper,
+                        "status": status, "time": _now(), "seconds": seconds, **extra})
+    if path is not None:
+        atomic_write_json(path, {"key": key, "force_token": force_token, "records": records})
+        path.with_name(f"seed{seed}.error.json").unlink(missing_ok=True)
+    return records
+
+
+def error_records(table_id: str, row_id: str, seed: int, profile: str, data: str, exc: BaseException,
+                  **extra) -> list:
+    t = ex.get_table(table_id)
+    row = t.row(row_id)
+    message = f"{type(exc).__name__}: {exc}"
+    return [{"table": t.id, "row": row.id, "label": row.label, "model": row.model, "seed": seed, "profile": profile,
+             "data": data, "metric": m, "protocol": ex.METRICS[m].protocol, "unit": ex.METRICS[m].unit, "kit": None,
+             "paper": row.paper.get(m), "delta": None, "status": "error", "note": message, "time": _now(),
+             "code_version": code_version(), **extra} for m in t.metrics]
+
+
+def run_table(table_id: str, profile: str = "smoke", data: str = "synthetic", device: str = "auto", seed: int = 0,
+              out_dir="runs/notebooks", cache_dir=None, overrides: dict | None = None, variant: str = "paper",
+              test_data: str | None = None, force_token: str = "", rows=None, progress: bool = False,
+              log=print, errors: str = "record") -> list:
+    """Run (or load) every row of one table into ``out_dir`` (rows in ``out_dir/rows``, trained models in
+    ``cache_dir``, default ``out_dir/cache``). A failing row gives ``status="error"`` records (also written
+    to ``rows/<table>/<row>/seed<k>.error.json``) and the other rows still run (``errors="raise"`` re-raises)."""
+    t = ex.get_table(table_id)
+    out_dir = Path(out_dir)
+    cache_dir = Path(cache_dir) if cache_dir else out_dir / "cache"
+    rows_dir = out_dir / "rows"
+    records = []
+    for row in t.rows:
+        if rows and row.id not in rows:
+            continue
+        t0 = time.time()
+        try:
+            recs = run_row(t.id, row.id, profile, data, device, seed, cache_dir, rows_dir, overrides, variant,
+                           test_data, force_token, progress, log)
+        except Exception as exc:  # noqa: BLE001 -- one row must not stop the table
+            if errors == "raise":
+                raise
+            recs = error_records(t.id, row.id, seed, profile, data, exc, variant=variant,
+                                 overrides=dict(overrides or {}), user_data=data, test_data=test_data or None,
+                                 traceback=traceback.format_exc(limit=6))
+            atomic_write_json(_row_file(rows_dir, t.id, row.id, seed).with_name(f"seed{seed}.error.json"),
+                              {"records": recs})
+        if log:
+            log(_row_line(recs, time.time() - t0))
+        records += recs
+    return records
+
+
+def run_tables(table_ids, **kwargs) -> list:
+    """:func:`run_table` for each table id (``["T3", "F6"]`` or ``"T3,F6"``)."""
+    records = []
+    for tid in ex.parse_only(table_ids):
+        records += run_table(tid, **kwargs)
+    return records
+
+
+def _row_line(recs: list, seconds: float) -> str:
+    r = recs[0]
+    if r["status"] != "ok":
+        return f"{r['table']} {r['label']}: {r['status']} ({r['note']})"
+    vals = ", ".join(f"{x['metric']} {x['kit']:.{ex.METRICS[x['metric']].digits}f}" for x in recs)
+    return f"{r['table']} {r['label']} (seed {r['seed']}): {vals}  [{seconds:.1f} s]"
+
+
+def load_records(out_dir) -> list:
+    """Every record under ``out_dir/rows`` (finished rows and row errors)."""
+    rows_dir = Path(out_dir) / "rows"
+    records = []
+    for path in sorted(rows_dir.glob("*/*/seed*.json")):
+        try:
+            records += json.loads(path.read_text())["records"]
+        except (OSError, ValueError, KeyError):
+            continue
+    return records
+
+
+def select_records(records, profile, data, variant="paper", overrides=None, test_data=None) -> list:
+    """The records of one run setting (results.json may hold records of several)."""
+    ov = json.dumps(dict(overrides or {}), sort_keys=True)
+    return [r for r in records if r.get("profile") == profile and r.get("user_data", r.get("data")) == data
+            and r.get("variant", "paper") == variant and json.dumps(r.get("overrides") or {}, sort_keys=True) == ov
+            and (r.get("table") != "T2" or (r.get("test_data") or None) == (test_data or None))]
+
+
+# ----------------------------------------------------------------------------------------------------
+# Runner
+# ----------------------------------------------------------------------------------------------------
+
+
+class OutLock:
+    """``OUT/.lock`` with our pid while a run writes into ``OUT``; a second run is refused."""
+
+    def __init__(self, out: Path):
+        self.out = Path(out)
+        self.path = self.out / ".lock"
+        self.held = False
+
+    def __enter__(self):
+        self.out.mkdir(parents=True, exist_ok=True)
+        if not _try_lock(self.path):
+            info = _read_lock(self.path)
+            raise ReproduceLockedError(
+                f"output directory {self.out}: another `itespy reproduce` is writing into it (pid {info.get('pid')} "
+                f"on {info.get('host')}, started {info.get('started')}). Two runs must not share one --out: wait "
+                f"for it to finish or choose another --out. If that process is gone, delete {self.path}.")
+        self.held = True
+        return self
+
+    def __exit__(self, *exc):
+        if self.held:
+            self.path.unlink(missing_ok=True)
+            self.held = False
+
+
+def execute_notebook(source: Path, target: Path, parameters: dict, timeout: int | None = None) -> dict:
+    """Execute ``source`` with papermill into ``target`` (written in place only when done); returns a status
+    dict ``{'notebook', 'status': 'ok'|'failed', 'seconds', 'executed', 'cell', 'error', 'source'}``."""
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    running = target.with_name(f".{target.stem}.running.ipynb")
+    status = {"notebook": source.name, "status": "ok", "executed": str(target), "cell": None, "error": None,
+              "source": None, "tables": parameters.get("tables")}
+    t0 = time.time()
+    env_before = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(REPO)] + ([env_before] if env_before else []))
+    try:
+        pm.execute_notebook(str(source), str(running), parameters=parameters, cwd=str(source.parent),
+                            kernel_name="python3", progress_bar=False, log_output=False,
+                            execution_timeout=timeout)
+    except PapermillExecutionError as exc:
+        status.update(status="failed", cell=exc.exec_count, cell_index=exc.cell_index,
+                      error=f"{exc.ename}: {exc.evalue}", source=_first_line(exc.source))
+    except Exception as exc:  # noqa: BLE001 -- missing file, kernel death, timeout...
+        status.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+    finally:
+        if env_before is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = env_before
+        if running.exists():
+            os.replace(running, target)
+    status["seconds"] = round(time.time() - t0, 1)
+    return status
+
+
+def _notebook_key(source: Path, params: dict) -> str:
+    """What an executed notebook depends on: its source, its parameters and the kit's code."""
+    here = Path(__file__).resolve().parent
+    return _hash({"source": hashlib.sha256(source.read_bytes()).hexdigest() if source.exists() else None,
+                  "params": {k: v for k, v in params.items() if k != "force_token"}, "code": code_version(),
+                  "runner": [hashlib.sha256((here / f).read_bytes()).hexdigest() for f in
+                             ("experiments.py", "reproduce.py")]})
+
+
+def _rows_finished(out: Path, tables) -> bool:
+    """Every row of ``tables`` has a finished (seed 0) result file in ``out/rows``."""
+    return all(_row_file(out / "rows", t, r, 0).exists() for t in tables for r in ex.get_table(t).row_ids)
+
+
+def _first_line(source) -> str:
+    lines = [s for s in (source or "").splitlines() if s.strip() and not s.startswith("#")]
+    return lines[0][:120] if lines else ""
+
+
+def _profile_description(profile: str, variant: str, overrides: dict) -> str:
+    cfg = make_config(profile, variant, **(overrides or {}))
+    return (f"{cfg.max_train or 'all'} training poses (max), {cfg.max_test or 'all'} test poses (max), "
+            f"{cfg.teacher_epochs} teacher + {cfg.student_epochs} student epochs, {cfg.optimizer} lr {cfg.lr:g}, "
+            f"batch {cfg.batch_size}, teacher {cfg.teacher_hidden}/{cfg.teacher_bottleneck}×{cfg.teacher_blocks}, "
+            f"student {cfg.student_channels}×{cfg.student_blocks}")
+
+
+def _merge(old: list, new: list) -> list:
+    """Records of ``new`` replace those of ``old`` with the same identity; the rest of ``old`` is kept."""
+    def ident(r):
+        return (r.get("table"), r.get("row"), r.get("metric"), r.get("seed"), r.get("profile"), r.get("variant"),
+                r.get("user_data", r.get("data")), json.dumps(r.get("overrides") or {}, sort_keys=True),
+                r.get("test_data") if r.get("table") == "T2" else None)
+    merged = {ident(r): r for r in old}
+    merged.update({ident(r): r for r in new})
+    return list(merged.values())
+
+
+def _read_results(path: Path) -> dict:
+    if path.exists():
+        try:
+            data = json.loads(path.read_text())
+            if isinstance(data, dict) and isinstance(data.get("records"), list):
+                return data
+        except ValueError:
+            pass
+    return {"format": RESULTS_FORMAT, "records": [], "claims": [], "notebooks": [], "runs": []}
+
+
+def _write_results(out: Path, new_records: list, claims=None, notebooks=None, run=None) -> dict:
+    path = out / "results.json"
+    data = _read_results(path)
+    data["format"] = RESULTS_FORMAT
+    data["records"] = _merge(data["records"], new_records)
+    data["records"].sort(key=lambda r: (ex.TABLE_IDS.index(r["table"]) if r.get("table") in ex.TABLE_IDS else 99,
+                                        r.get("row", ""), r.get("metric", ""), r.get("seed", 0)))
+    if claims is not None:
+        data["claims"] = claims
+    if notebooks is not None:
+        done = {n["notebook"]: n for n in data.get("notebooks", [])}
+        done.update({n["notebook"]: n for n in notebooks})
+        data["notebooks"] = list(done.values())
+    if run is not None:
+        data["runs"] = [r for r in data.get("runs", []) if r.get("id") != run.get("id")] + [run]
+    data["updated"] = _now()
+    atomic_write_json(path, data)
+    return data
+
+
+def reproduce(profile: str = "smoke", only=None, data: str = "synthetic", device: str = "auto", out=None,
+              force: bool = False, seeds: int | None = None, overrides: dict | None = None, variant: str = "paper",
+              test_data: str | None = None, cache_dir=None, notebooks_dir=None, timeout: int | None = None,
+              report_figures_dir=None, log=print) -> dict:
+    """Run the notebooks of the selected tables, extra seeds for close claims, then write results.json,
+    REPORT.md and figures into ``out``. Returns {'out', 'records', 'claims', 'notebooks', 'seconds', 'failed'}."""
+    if profile not in PROFILES:
+        raise ValueError(f"profile: expected one of {PROFILES}, got {profile!r}")
+    overrides = dict(overrides or {})
+    make_config(profile, variant, **overrides)  # fail early on a bad override
+    tables = ex.parse_only(only)
+    out = Path(out or f"runs/reproduce-{profile}").resolve()
+    cache = Path(cache_dir).resolve() if cache_dir else out / "cache"
+    nb_dir = Path(notebooks_dir) if notebooks_dir else NOTEBOOKS_DIR
+    n_seeds = seeds if seeds is not None else ex.PROFILE_SEEDS[profile]
+    if n_seeds < 1:
+        raise ValueError(f"--seeds: expected a positive number, got {n_seeds}")
+    token = uuid.uuid4().hex if force else ""
+    t_start = time.time()
+    run = {"id": uuid.uuid4().hex[:12], "started": _now(), "profile": profile, "variant": variant, "data": data,
+           "test_data": test_data, "device": device, "tables": tables, "seeds": n_seeds, "overrides": overrides,
+           "force": force, "itespy": __version__, "code_version": code_version(), "pid": os.getpid()}
+    with OutLock(out):
+        statuses = []
+        earlier = {n["notebook"]: n for n in _read_results(out / "results.json").get("notebooks", [])}
+        for stem, nb_tables in ex.NOTEBOOKS.items():
+            selected = [t for t in nb_tables if t in tables]
+            if not selected:
+                continue
+            params = {"profile": profile, "data": data, "device": device, "seed": 0, "out_dir": str(out),
+                      "cache_dir": str(cache), "tables": selected, "rows": [], "overrides": overrides,
+                      "variant": variant, "test_data": test_data or "", "force_token": token,
+                      "figures_dir": str(out / "figures" / stem)}
+            source = nb_dir / f"{stem}.ipynb"
+            key = _notebook_key(source, params)
+            previous = earlier.get(source.name, {})
+            if not force and previous.get("status") == "ok" and previous.get("key") == key \
+                    and Path(previous.get("executed", "")).exists() and _rows_finished(out, selected):
+                log(f"notebook {stem}.ipynb: up to date (tables {', '.join(selected)}), not re-executed")
+                statuses.append({**previous, "reused": True})
+                continue
+            log(f"notebook {stem}.ipynb: tables {', '.join(selected)}")
+            status = execute_notebook(source, out / "notebooks" / f"{stem}.ipynb", params, timeout)
+            status["key"] = key
+            statuses.append(status)
+            if status["status"] == "ok":
+                log(f"  done in {status['seconds']:.0f} s")
+            else:
+                log(f"  FAILED: {_failure_text(status)}")
+            _write_results(out, load_records(out), notebooks=statuses, run=run)
+
+        # More seeds for the rows of the claims whose comparison is close.
+        records = select_records(load_records(out), profile, data, variant, overrides, test_data)
+        if n_seeds > 1:
+            claims = ex.evaluate_claims(ex.aggregate(records), tables)
+            close = sorted({tuple(ref) for c in claims for ref in c["close"] if ref[0] in tables})
+            if close:
+                log(f"seeds 1..{n_seeds - 1} for {len(close)} row(s) of close claims: "
+                    + ", ".join(f"{a}:{b}" for a, b in close))
+            for seed in range(1, n_seeds):
+                for table_id, row_id in close:
+                    t0 = time.time()
+                    try:
+                        recs = run_row(table_id, row_id, profile, data, device, seed, cache, out / "rows", overrides,
+                                       variant, test_data, token, False, log)
+                    except Exception as exc:  # noqa: BLE001
+                        recs = error_records(table_id, row_id, seed, profile, data, exc, variant=variant,
+                                             overrides=overrides, user_data=data, test_data=test_data or None)
+                    log("  " + _row_line(recs, time.time() - t0))
+                    _write_results(out, recs)
+            records = select_records(load_records(out), profile, data, variant, overrides, test_data)
+
+        values = ex.aggregate(records)
+        claims = ex.evaluate_claims(values, tables)
+        figures = write_figures(out, tables, values, profile, report_figures_dir)
+        run.update(finished=_now(), seconds=round(time.time() - t_start, 1))
+        results = _write_results(out, load_records(out), claims=claims, notebooks=statuses, run=run)
+        report = report_markdown(tables, values, claims, statuses, run, figures, out)
+        atomic_write_text(out / "REPORT.md", report)
+    failed = [s for s in statuses if s["status"] != "ok"]
+    log(f"wrote {out / 'results.json'} and {out / 'REPORT.md'} in {run['seconds']:.0f} s"
+        + (f"; {len(failed)} notebook(s) failed" if failed else ""))
+    return {"out": str(out), "records": results["records"], "claims": claims, "notebooks": statuses,
+            "seconds": run["seconds"], "failed": failed}
+
+
+def write_figures(out: Path, tables, values: dict, profile: str, report_figures_dir=None) -> dict:
+    """One figure per table with results (bar charts; Figure 6 as a curve) in ``out/figures``; copied to
+    figures/report/ for the tutorial and paper profiles. Returns {table id: path relative to out}."""
+    import matplotlib
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    paths = {}
+    for tid in tables:
+        if not any(k[0] == tid and v.get("mean") is not None for k, v in values.items()):
+            continue
+        path = out / "figures" / f"{tid}.png"
+        fig = ex.plot_table(tid, values, path, title_suffix=f" [{profile} profile]")
+        plt.close(fig)
+        paths[tid] = path
+    target = report_figures_dir if report_figures_dir is not None else (
+        REPORT_FIGURES_DIR if profile in ("tutorial", "paper") else None)
+    if target is not None and paths:
+        target = Path(target)
+        target.mkdir(parents=True, exist_ok=True)
+        for path in paths.values():
+            tmp = target / f".{path.name}.tmp"
+            shutil.copyfile(path, tmp)
+            os.replace(tmp, target / path.name)
+    return {tid: str(p.relative_to(out)) for tid, p in paths.items()}
+
+
+def _failure_text(status: dict) -> str:
+    where = f"cell {status['cell']}" if status.get("cell") is not None else "before or between cells"
+    src = f" (`{status['source']}`)" if status.get("source") else ""
+    return f"{status['notebook']} failed in {where}{src}: {status['error']}"
+
+
+def report_markdown(tables, values: dict, claims: list, statuses: list, run: dict, figures: dict, out: Path) -> str:
+    profile, overrides = run["profile"], run.get("overrides") or {}
+    lines = ["# ITES reproduction report", "",
+             f"* profile **{profile}** ({_profile_description(profile, run['variant'], overrides)})"
+             + (f", overrides {config_str(overrides)}" if overrides else ""),
+             f"* variant {run['variant']} · data `{run['data']}` · Table 2 test data "
+             f"`{run.get('test_data') or 'none (dev-data test split)'}` · device {run['device']}",
+             f"* seeds: up to {run['seeds']} (extra seeds only for the rows of close claims) · itespy "
+             f"{run['itespy']} · code version {run['code_version']} · {run['finished']} · wall time "
+             f"{run['seconds']:.0f} s", ""]
+    if profile in ("smoke", "tutorial") or overrides:
+        lines += [f"> **Scaled-down run.** The {profile} profile{' with overrides' if overrides else ''} trains on a "
+                  "fraction of the data for a few epochs (the paper: full Human3.6M, 40 + 30 epochs), so the "
+                  "kit's numbers are not comparable to the paper's; they show that every experiment runs and "
+                  "whether the paper's findings (the claims below) hold at this scale.", ""]
+    if not run["data"].startswith(("h36m:", "h36m-cpn:")):
+        lines += [f"> **Data.** `{run['data']}` is not Human3.6M: errors are in mm on that data set's test split "
+                  "and differ from the paper's for that reason too.", ""]
+    npass = sum(1 for c in claims if c["passed"] is True)
+    nfail = sum(1 for c in claims if c["passed"] is False)
+    lines += ["## Claims", "", f"{npass} hold, {nfail} do not, {len(claims) - npass - nfail} could not be checked "
+              "(✔ holds, ✘ does not, – not enough results).", ""]
+    lines += [ex.claim_result_text(c, markdown=True) for c in claims] + [""]
+    failed = [s for s in statuses if s["status"] != "ok"]
+    if failed:
+        lines += ["## Failed notebooks", ""] + [f"* {_failure_text(s)} -- executed copy: "
+                                                  f"`{Path(s['executed']).relative_to(out)}`" for s in failed] + [""]
+    lines += ["## Tables", ""]
+    nb_of = {t: stem for stem, ts in ex.NOTEBOOKS.items() for t in ts}
+    for tid in tables:
+        t = ex.get_table(tid)
+        lines += [f"### {t.id} · {t.title}", "", f"*Paper:* {t.caption} *Notebook:* `notebooks/{nb_of[tid]}.ipynb`.", ""]
+        if not any(k[0] == tid for k in values):
+            why = next((_failure_text(s) for s in failed if tid in (s.get("tables") or [])), "no results")
+            lines += [f"Not run: {why}.", ""]
+            continue
+        lines += [ex.results_table_text(tid, values, markdown=True), ""]
+        if t.note:
+            lines += [f"*Note:* {t.note}", ""]
+        if tid in figures:
+            lines += [f"![{t.id}]({figures[tid]})", ""]
+    lines += ["## Notebooks", "", "| notebook | tables | status | seconds | executed copy |", "| --- | --- | --- | ---: | --- |"]
+    for s in statuses:
+        state = s["status"] + (" (up to date: not re-executed)" if s.get("reused") else "")
+        lines.append(f"| {s['notebook']} | {', '.join(s.get('tables') or [])} | {state} | {s['seconds']:.0f} | "
+                     f"`{Path(s['executed']).relative_to(out)}` |")
+    return "\n".join(lines) + "\n"
+
+
+def config_str(overrides: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in overrides.items())
+
+
+# ----------------------------------------------------------------------------------------------------
+# Command line
+# ----------------------------------------------------------------------------------------------------
+
+
+def _parse_set(items) -> dict:
+    out = {}
+    fields = {f for f in Config().to_dict()}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in fields:
+            raise ValueError(f"--set {item!r}: expected KEY=VALUE with KEY a config field ({', '.join(sorted(fields))})")
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", choices=PROFILES, default="smoke",
+                        help="smoke (CI, tiny data) | tutorial (2-core CPU) | paper (the paper's epochs, a GPU)")
+    parser.add_argument("--only", help=f"comma-separated tables, e.g. T3,F6 (default: all of {','.join(ex.TABLE_IDS)})")
+    parser.add_argument("--data", default="synthetic", help="DATA spec (synthetic | mocap:PATH.npz | bvh:DIR | h36m:DIR "
+                        "| h36m-cpn:DIR); the IMG column of Table 1 needs h36m")
+    parser.add_argument("--test-data", help="3dhp:DIR for Table 2 (default: the test split of --data, said so)")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    parser.add_argument("--out", help="output directory (default runs/reproduce-PROFILE)")
+    parser.add_argument("--cache", help="trained-model cache directory (default OUT/cache); may be shared by runs")
+    parser.add_argument("--force", action="store_true", help="retrain and re-evaluate every selected row")
+    parser.add_argument("--seeds", type=int, help="seeds for the rows of close claims (default: the profile's, "
+                        f"{ex.PROFILE_SEEDS})")
+    parser.add_argument("--variant", choices=VARIANTS, default="paper")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE", dest="set_",
+                        help="override a config field for every row (repeatable), e.g. --set teacher_epochs=1")
+    parser.add_argument("--quick", action="store_true",
+                        help="the notebooks' tiny setting (tiny networks, 1 epoch): checks the pipeline in minutes")
+    parser.add_argument("--timeout", type=int, help="per-cell timeout in seconds for the notebooks")
+
+
+def run_from_args(args) -> int:
+    overrides = {**(ex.QUICK_OVERRIDES if getattr(args, "quick", False) else {}), **_parse_set(getattr(args, "set_", None))}
+    result = reproduce(profile=args.profile, only=args.only, data=args.data, device=args.device, out=args.out,
+                       force=args.force, seeds=args.seeds, overrides=overrides, variant=args.variant,
+                       test_data=args.test_data, cache_dir=args.cache, timeout=args.timeout)
+    for c in result["claims"]:
+        print(ex.claim_result_text(c).splitlines()[0])
+    return 1 if result["failed"] else 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m itespy reproduce", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return run_from_args(args)
+    except (ValueError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,189 @@
+"""The reproduction runner (itespy.reproduce): cached jobs, row units, notebooks via papermill, results.json,
+REPORT.md, resume, failing notebooks and the output-directory lock.
+
+Every run here uses TINY overrides (networks of a few thousand parameters, 64 poses, one epoch): the
+numbers are meaningless, the files and the bookkeeping are what is tested."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from itespy import experiments as ex
+from itespy import reproduce as rp
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = {**ex.QUICK_OVERRIDES, "max_train": 64, "max_test": 32, "batch_size": 32, "teacher_hidden": 32,
+        "teacher_bottleneck": 16, "teacher_blocks": 1, "student_channels": 8, "student_blocks": 2}
+RECORD_KEYS = {"table", "row", "label", "metric", "protocol", "unit", "kit", "paper", "delta", "seed", "profile",
+               "variant", "data", "model", "status", "note", "time", "seconds", "overrides", "code_version"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def pinned_code_version():
+    """Pin the code version (also for the notebook kernels, which inherit the environment): the working
+    tree may be edited while these tests run, and an edit would rightly invalidate every cached model."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ITESPY_CODE_VERSION", "tests-" + rp._source_hash())
+        yield
+
+
+@pytest.fixture(scope="module")
+def shared_cache(tmp_path_factory):
+    """One model cache for the module, so a configuration is trained once across tests."""
+    return tmp_path_factory.mktemp("cache")
+
+
+def _mtimes(cache: Path) -> dict:
+    return {p: p.stat().st_mtime_ns for p in cache.glob("*/metrics.json")}
+
+
+def test_rows_share_cached_models(tmp_path, shared_cache):
+    kw = dict(profile="smoke", device="cpu", cache_dir=shared_cache, rows_dir=tmp_path / "rows", overrides=TINY)
+    # Table 7's ResFC row and Table 3's REP + RIC row are both the default teacher: one training
+    a = rp.run_row("T7", "resfc", **kw)
+    before = _mtimes(shared_cache)
+    b = rp.run_row("T3", "rep_ric", **kw)
+    assert _mtimes(shared_cache) == before
+    assert a[0]["jobs"] == b[0]["jobs"] and a[0]["kit"] == b[0]["kit"]
+    assert {r["metric"] for r in a} == {"MPJPE", "P-MPJPE"} and RECORD_KEYS <= set(a[0])
+    # a student of Table 8 reuses the same teacher; only the student is new
+    c = rp.run_row("T8", "physical", **kw)
+    assert len(_mtimes(shared_cache)) == len(before) + 1 and c[0]["model"] == "student"
+    stored = json.loads((tmp_path / "rows" / "T8" / "physical" / "seed0.json").read_text())
+    assert stored["records"] == c
+    # a new force token retrains, the same token does not
+    rp.run_row("T7", "resfc", **kw, force_token="tok1")
+    after = _mtimes(shared_cache)
+    assert after[next(iter(before))] != before[next(iter(before))]
+    rp.run_row("T3", "rep_ric", **kw, force_token="tok1")
+    assert _mtimes(shared_cache) == after
+
+
+def test_skipped_cost_and_dev_data_rows(tmp_path, shared_cache):
+    kw = dict(profile="smoke", device="cpu", cache_dir=shared_cache, rows_dir=tmp_path / "rows", overrides=TINY)
+    img = rp.run_row("T1", "ites_t_img", **kw)
+    assert {r["status"] for r in img} == {"skipped"} and "h36m" in img[0]["note"] and img[0]["kit"] is None
+    cost = {r["metric"]: r for r in rp.run_row("T9", "ites_ts", **kw)}
+    assert cost["params"]["kit"] > 0 and cost["ms"]["kit"] > 0 and cost["params"]["paper"] == 7.27
+    pck = rp.run_row("T2", "ites_t", **kw)
+    assert "no MPI-INF-3DHP data" in pck[0]["note"] and 0 <= pck[0]["kit"] <= 100
+
+
+def test_row_errors_are_recorded_and_the_table_goes_on(tmp_path, shared_cache, monkeypatch):
+    real = rp.ensure_student
+
+    def broken(cfg, *a, **k):
+        if cfg.graph == "physical":
+            raise FloatingPointError("loss became nan")
+        return real(cfg, *a, **k)
+    monkeypatch.setattr(rp, "ensure_student", broken)
+    records = rp.run_table("T8", profile="smoke", device="cpu", out_dir=tmp_path, cache_dir=shared_cache,
+                           overrides=TINY, log=None)
+    status = {r["row"]: r["status"] for r in records}
+    assert status == {"physical": "error", "nonphysical": "ok", "both": "ok"}
+    assert "FloatingPointError" in next(r["note"] for r in records if r["row"] == "physical")
+    assert (tmp_path / "rows" / "T8" / "physical" / "seed0.error.json").exists()
+    assert {r["status"] for r in rp.load_records(tmp_path) if r["row"] == "physical"} == {"error"}
+
+
+def test_reproduce_two_tables_then_resume(tmp_path, shared_cache):
+    out = tmp_path / "out"
+    result = rp.reproduce(profile="smoke", only="T3,T8", device="cpu", out=out, overrides=TINY,
+                          cache_dir=shared_cache, log=lambda *a: None)
+    assert not result["failed"], result["notebooks"]
+    data = json.loads((out / "results.json").read_text())
+    assert data["format"] == rp.RESULTS_FORMAT
+    recs = data["records"]
+    assert {(r["table"], r["row"]) for r in recs} == {("T3", r) for r in ex.TABLES["T3"].row_ids} | \
+        {("T8", r) for r in ex.TABLES["T8"].row_ids}
+    for r in recs:
+        assert RECORD_KEYS <= set(r) and r["status"] == "ok" and isinstance(r["kit"], float)
+        assert r["protocol"] == ex.METRICS[r["metric"]].protocol and r["profile"] == "smoke"
+    assert {c["id"] for c in data["claims"]} == {"C1", "C2", "C3", "C4", "C11"}
+    report = (out / "REPORT.md").read_text()
+    assert "Scaled-down run" in report and "### T3" in report and "### T8" in report
+    assert "mpjpe_scaled_flip" in report and ("✔" in report or "✘" in report)
+    assert "| L_REP (ITES-T) |" in report
+    for stem in ("05_ablation_losses", "07_ablation_networks_and_graphs"):
+        executed = nbformat.read(out / "notebooks" / f"{stem}.ipynb", as_version=4)
+        assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
+    assert (out / "figures" / "T3.png").exists() and (out / "figures" / "T8.png").exists()
+    assert not (out / ".lock").exists()
+
+    # Rerun: nothing is retrained and no finished row is recomputed; an up-to-date notebook is not even
+    # re-executed, one whose executed copy is missing (an interrupted batch) is, and reads its rows' files.
+    models, rows = _mtimes(shared_cache), {p: p.stat().st_mtime_ns for p in (out / "rows").rglob("seed*.json")}
+    (out / "notebooks" / "07_ablation_networks_and_graphs.ipynb").unlink()
+    again = rp.reproduce(profile="smoke", only="T3,T8", device="cpu", out=out, overrides=TINY, cache_dir=shared_cache,
+                         log=lambda *a: None)
+    assert not again["failed"]
+    reused = {s["notebook"]: bool(s.get("reused")) for s in again["notebooks"]}
+    assert reused == {"05_ablation_losses.ipynb": True, "07_ablation_networks_and_graphs.ipynb": False}
+    assert _mtimes(shared_cache) == models
+    assert {p: p.stat().st_mtime_ns for p in (out / "rows").rglob("seed*.json")} == rows
+    assert len(json.loads((out / "results.json").read_text())["runs"]) == 2
+
+
+def test_broken_notebook_is_reported_and_the_rest_runs(tmp_path, shared_cache):
+    nbs = tmp_path / "notebooks"
+    nbs.mkdir()
+    for stem in ("05_ablation_losses", "07_ablation_networks_and_graphs"):
+        shutil.copy(REPO / "notebooks" / f"{stem}.ipynb", nbs)
+    broken = nbformat.read(nbs / "05_ablation_losses.ipynb", as_version=4)
+    broken.cells.insert(4, nbformat.v4.new_code_cell('raise RuntimeError("deliberately broken")'))
+    nbformat.write(broken, nbs / "05_ablation_losses.ipynb")
+    out = tmp_path / "out"
+    result = rp.reproduce(profile="smoke", only="T3,T8", device="cpu", out=out, overrides=TINY, cache_dir=shared_cache,
+                          notebooks_dir=nbs, log=lambda *a: None)
+    status = {s["notebook"]: s for s in result["notebooks"]}
+    assert status["07_ablation_networks_and_graphs.ipynb"]["status"] == "ok"
+    failed = status["05_ablation_losses.ipynb"]
+    assert failed["status"] == "failed" and "deliberately broken" in failed["error"] and failed["cell"] is not None
+    report = (out / "REPORT.md").read_text()
+    assert "05_ablation_losses.ipynb failed in cell" in report and "deliberately broken" in report
+    assert "Not run: 05_ablation_losses.ipynb failed" in report
+    assert {r["table"] for r in json.loads((out / "results.json").read_text())["records"]} == {"T8"}
+    assert (out / "notebooks" / "05_ablation_losses.ipynb").exists()  # the failed copy is kept for reading
+
+
+def test_a_locked_out_dir_is_refused(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".lock").write_text(json.dumps({"pid": os.getpid(), "host": rp.socket.gethostname(), "started": "now"}))
+    with pytest.raises(rp.ReproduceLockedError, match=f"pid {os.getpid()}"):
+        rp.reproduce(profile="smoke", only="T3", out=out, log=lambda *a: None)
+    assert not (out / "results.json").exists()
+    # a lock left by a process that is gone is stale: taken over
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (out / ".lock").write_text(json.dumps({"pid": dead.pid, "host": rp.socket.gethostname(), "started": "then"}))
+    with rp.OutLock(out):
+        assert json.loads((out / ".lock").read_text())["pid"] == os.getpid()
+    assert not (out / ".lock").exists()
+
+
+def test_results_merge_keeps_earlier_records(tmp_path):
+    old = [{"table": "T7", "row": "agcn", "metric": "MPJPE", "seed": 0, "profile": "smoke", "kit": 1.0}]
+    rp._write_results(tmp_path, old)
+    new = [{"table": "T8", "row": "both", "metric": "MPJPE", "seed": 0, "profile": "smoke", "kit": 2.0},
+           {"table": "T7", "row": "agcn", "metric": "MPJPE", "seed": 1, "profile": "smoke", "kit": 3.0}]
+    data = rp._write_results(tmp_path, new)
+    assert sorted((r["table"], r["seed"]) for r in data["records"]) == [("T7", 0), ("T7", 1), ("T8", 0)]
+    assert json.loads((tmp_path / "results.json").read_text())["records"] == data["records"]
+
+
+def test_command_line_arguments():
+    import argparse
+    parser = argparse.ArgumentParser()
+    rp.add_arguments(parser)
+    args = parser.parse_args(["--profile", "tutorial", "--only", "T3,F6", "--seeds", "2", "--force", "--set",
+                              "teacher_epochs=1", "--set", "optimizer=adam", "--out", "runs/x"])
+    assert (args.profile, args.only, args.seeds, args.force, args.out) == ("tutorial", "T3,F6", 2, True, "runs/x")
+    assert rp._parse_set(args.set_) == {"teacher_epochs": 1, "optimizer": "adam"}
+    with pytest.raises(ValueError, match="not_a_field"):
+        rp._parse_set(["not_a_field=1"])

@@ -117,7 +117,8 @@ def _mm(mpjpe, p_mpjpe) -> dict:
     return {"MPJPE": mpjpe, "P-MPJPE": p_mpjpe}
 
 
-_T1_REFERENCES = tuple(Reference(m, k, dict(zip(("MPJPE GT", "MPJPE IMG", "P-MPJPE GT", "P-MPJPE IMG"), v))) for k, m, v in [
+_T1_COLUMNS = ("MPJPE GT", "MPJPE IMG", "P-MPJPE GT", "P-MPJPE IMG")
+_T1_REFERENCES = tuple(Reference(m, k, dict(zip(_T1_COLUMNS, v))) for k, m, v in [
     ("Fully", "Chen & Ramanan", (None, 114.2, 57.5, 82.7)),
     ("Fully", "Martinez et al.", (45.5, 62.9, 37.1, 52.1)),
     ("Fully", "IGE-Net", (42.6, 66.0, 37.7, 50.5)),
@@ -197,16 +198,18 @@ _TABLE_LIST = [
     Table("T5", "Loss weights of the teacher (λREP, λRIC = 1)",
           "The effect of different loss weights in the teacher network; the output is from the teacher.",
           "06_ablation_dictionary_and_weights", MM, tuple(
-              Row(f"lambda_rep_{w:g}", f"λREP = {w:g}, λRIC = 1", "teacher", {} if w == 5 else {"lambda_rep": float(w)},
-                  _mm(m, p)) for w, m, p in [(1, 144.3, 86.1), (3, 101.5, 65.5), (5, 85.6, 54.9), (8, 92.7, 57.7),
-                                              (10, 96.7, 62.8)]), x="lambda_rep"),
+              Row(f"lambda_rep_{w:g}", f"λREP = {w:g}, λRIC = 1", "teacher",
+                  {} if w == 5 else {"lambda_rep": float(w)}, _mm(m, p))
+              for w, m, p in [(1, 144.3, 86.1), (3, 101.5, 65.5), (5, 85.6, 54.9), (8, 92.7, 57.7),
+                              (10, 96.7, 62.8)]), x="lambda_rep"),
     Table("T6", "Loss weights of the student (λKD, λREC = 1)",
           "The effect of different loss weights in the student network; the output is from the student (the "
           "final estimate). The teacher is the one trained with λREP = 5, λRIC = 1.",
           "06_ablation_dictionary_and_weights", MM, tuple(
-              Row(f"lambda_kd_{w:g}", f"λKD = {w:g}, λREC = 1", "student", {} if w == 5 else {"lambda_kd": float(w)},
-                  _mm(m, p)) for w, m, p in [(1, 85.2, 54.4), (3, 84.0, 53.3), (5, 77.2, 51.9), (8, 80.2, 52.0),
-                                              (10, 81.8, 52.9)]), x="lambda_kd"),
+              Row(f"lambda_kd_{w:g}", f"λKD = {w:g}, λREC = 1", "student",
+                  {} if w == 5 else {"lambda_kd": float(w)}, _mm(m, p))
+              for w, m, p in [(1, 85.2, 54.4), (3, 84.0, 53.3), (5, 77.2, 51.9), (8, 80.2, 52.0),
+                              (10, 81.8, 52.9)]), x="lambda_kd"),
     Table("T7", "Feature extractor of the teacher",
           "The effect of different feature extraction modules in the teacher network; the output is from "
           "the teacher.",
@@ -232,9 +235,10 @@ _TABLE_LIST = [
                   note="at inference ITES-TS runs the student alone"),
           ), kind="cost",
           note="Parameters: itespy.models.count_parameters of the networks the run builds (the profile's "
-               "architecture plus any overrides; the short profiles may narrow it). Inference time: median over repeated forward passes of one pose (batch size 1) "
-               "on the current device. The paper's text calls ITES-TS 'lighter and faster' than C3DPO, but its "
-               "own numbers (7.27M vs 0.53M, 0.28 vs 0.17 ms) say the opposite."),
+               "architecture plus any overrides; the short profiles may narrow it). Inference time: median over "
+               "repeated forward passes of one pose (batch size 1) on the current device. The paper's text "
+               "calls ITES-TS 'lighter and faster' than C3DPO, but its own numbers (7.27M vs 0.53M, 0.28 vs "
+               "0.17 ms) say the opposite."),
     Table("F6", "Pose dictionary size K (Figure 6)",
           "The performance of ITES using different pose dictionary sizes in the teacher network on Human3.6M.",
           "06_ablation_dictionary_and_weights", MM, tuple(
@@ -305,7 +309,7 @@ def row_config(table_id: str, row_id: str, profile: str = "smoke", data: str = "
     """The Config of one row: paper defaults -> variant -> profile -> user overrides -> the row's own
     overrides (the row's always win: they are what the row is about)."""
     row = get_table(table_id).row(row_id)
-    spec, reason = row_data(row, data)
+    spec, _ = row_data(row, data)
     return make_config(profile, variant, **{**(overrides or {}), "data": spec or data, "seed": seed,
                                             "device": device, **row.overrides})
 
@@ -483,7 +487,8 @@ def evaluate_claim(claim: Claim, values: dict, source: str = "kit") -> dict:
     passed = all(verdicts) if verdicts else None
     return {"id": claim.id, "tables": list(claim.tables), "statement": claim.statement,
             "definition": claim.definition(), "metric": claim.metric, "protocol": metric.protocol,
-            "passed": passed, "complete": bool(verdicts) and len(verdicts) == len(details), "details": details, "close": sorted(set(close)), "source": source}
+            "passed": passed, "complete": bool(verdicts) and len(verdicts) == len(details), "details": details,
+            "close": sorted(set(close)), "source": source}
 
 
 def evaluate_claims(values: dict, table_ids=None, source: str = "kit") -> list:
@@ -537,7 +542,8 @@ def paper_table_text(table_id: str) -> str:
     """The paper's numbers of one table beside each row's configuration (deterministic: no results)."""
     t = get_table(table_id)
     header = ["row", "reports", "config overrides"] + [f"paper {m}" for m in t.metrics]
-    rows = [[r.label, f"{r.model} network" if t.kind == "cost" else {"teacher": "ITES-T", "student": "ITES-TS"}[r.model],
+    reports = {"teacher": "ITES-T", "student": "ITES-TS"}
+    rows = [[r.label, f"{r.model} network" if t.kind == "cost" else reports[r.model],
              config_summary(r.overrides) + (" [IMG: CPN input]" if r.input == "img" else "")
              + (" [test: MPI-INF-3DHP]" if r.test == "3dhp" else "")]
             + [_num(r.paper.get(m), METRICS[m].digits) for m in t.metrics] for r in t.rows]
@@ -608,7 +614,8 @@ def results_table_text(table_id: str, values: dict, markdown: bool = False) -> s
     notes = [f"{r.label}: {values[(t.id, r.id, t.metrics[0])]['note']}" for r in t.rows
              if (t.id, r.id, t.metrics[0]) in values and values[(t.id, r.id, t.metrics[0])].get("note")]
     if markdown:
-        return "\n".join([protocol_line(t) + ". Δ = kit − paper.", "", body] + (["", *[f"* {n}" for n in notes]] if notes else []))
+        bullets = ["", *[f"* {n}" for n in notes]] if notes else []
+        return "\n".join([protocol_line(t) + ". Δ = kit − paper.", "", body] + bullets)
     return "\n".join([f"{t.id} · {t.title}", protocol_line(t) + ". Δ = kit − paper.", body] + notes)
 
 

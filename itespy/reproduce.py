@@ -628,6 +628,7 @@ def reproduce(profile: str = "smoke", only=None, data: str = "synthetic", device
 
         values = ex.aggregate(records)
         claims = ex.evaluate_claims(values, tables)
+        run["flat_baseline"] = flat_baseline(profile, data, variant, overrides)
         figures = write_figures(out, tables, values, profile, report_figures_dir)
         run.update(finished=_now(), seconds=round(time.time() - t_start, 1))
         results = _write_results(out, load_records(out), claims=claims, notebooks=statuses, run=run)
@@ -640,12 +641,23 @@ def reproduce(profile: str = "smoke", only=None, data: str = "synthetic", device
             "seconds": run["seconds"], "failed": failed}
 
 
+def flat_baseline(profile: str, data: str, variant: str = "paper", overrides: dict | None = None):
+    """MPJPE / P-MPJPE of the flat pose (all joints at the root's depth) on the test split the GT rows use;
+    None when the data cannot be loaded or the kit has no such baseline."""
+    try:
+        from .evaluate import evaluate_flat_baseline
+        spec, _ = ex.row_data(ex.TABLES["T3"].row("all"), data)
+        cfg = make_config(profile, variant, **{**(overrides or {}), "data": spec})
+        metrics = evaluate_flat_baseline(load_row_splits(cfg)["test"], protocols=("mpjpe_scaled_flip", "p_mpjpe_flip"))
+    except Exception:  # noqa: BLE001 -- a courtesy line in the report, never a reason to fail
+        return None
+    return {m: metrics[ex.METRICS[m].protocol]["mean"] for m in ("MPJPE", "P-MPJPE")}
+
+
 def write_figures(out: Path, tables, values: dict, profile: str, report_figures_dir=None) -> dict:
     """One figure per table with results (bar charts; Figure 6 as a curve) in ``out/figures``; copied to
     figures/report/ for the tutorial and paper profiles. Returns {table id: path relative to out}."""
-    import matplotlib
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # headless: matplotlib falls back to Agg without a display
 
     paths = {}
     for tid in tables:
@@ -665,6 +677,27 @@ def write_figures(out: Path, tables, values: dict, profile: str, report_figures_
             shutil.copyfile(path, tmp)
             os.replace(tmp, target / path.name)
     return {tid: str(p.relative_to(out)) for tid, p in paths.items()}
+
+
+def publish(out, target) -> Path:
+    """Copy the shareable part of a run (REPORT.md, results.json, figures/*.png) to ``target``, e.g.
+    results/tutorial/ for the repository; models, row files and executed notebooks stay in ``out``."""
+    out, target = Path(out), Path(target)
+    for name in ("REPORT.md", "results.json"):
+        if not (out / name).exists():
+            raise FileNotFoundError(f"{out / name}: not found; run `itespy reproduce --out {out}` first")
+    for path in sorted((out / "figures").glob("*.png")):
+        (target / "figures").mkdir(parents=True, exist_ok=True)
+        tmp = target / "figures" / f".{path.name}.tmp"
+        shutil.copyfile(path, tmp)
+        os.replace(tmp, target / "figures" / path.name)
+    atomic_write_text(target / "REPORT.md", (out / "REPORT.md").read_text())
+    data = json.loads((out / "results.json").read_text())
+    for n in data.get("notebooks", []):  # no machine-specific absolute paths in a committed file
+        if n.get("executed"):
+            n["executed"] = str(Path("notebooks") / Path(n["executed"]).name)
+    atomic_write_json(target / "results.json", data)
+    return target
 
 
 def _failure_text(status: dict) -> str:
@@ -693,9 +726,14 @@ def report_markdown(tables, values: dict, claims: list, statuses: list, run: dic
                   "and differ from the paper's for that reason too.", ""]
     npass = sum(1 for c in claims if c["passed"] is True)
     nfail = sum(1 for c in claims if c["passed"] is False)
-    lines += ["## Claims", "", f"{npass} hold, {nfail} do not, {len(claims) - npass - nfail} could not be checked "
-              "(✔ holds, ✘ does not, – not enough results).", ""]
-    lines += [ex.claim_result_text(c, markdown=True) for c in claims] + [""]
+    summary = (f"**Claims:** {npass} hold, {nfail} do not, {len(claims) - npass - nfail} could not be checked "
+               "(details after the tables).")
+    if run.get("flat_baseline"):
+        fb = run["flat_baseline"]
+        summary += (f" **Flat-pose baseline** (every joint at the root's depth, what an untrained student "
+                    f"predicts) on this test split: MPJPE {fb['MPJPE']:.1f} mm, P-MPJPE {fb['P-MPJPE']:.1f} mm; "
+                    "a trained model should beat it.")
+    lines += [summary, ""]
     failed = [s for s in statuses if s["status"] != "ok"]
     if failed:
         lines += ["## Failed notebooks", ""] + [f"* {_failure_text(s)} -- executed copy: "
@@ -704,7 +742,8 @@ def report_markdown(tables, values: dict, claims: list, statuses: list, run: dic
     nb_of = {t: stem for stem, ts in ex.NOTEBOOKS.items() for t in ts}
     for tid in tables:
         t = ex.get_table(tid)
-        lines += [f"### {t.id} · {t.title}", "", f"*Paper:* {t.caption} *Notebook:* `notebooks/{nb_of[tid]}.ipynb`.", ""]
+        lines += [f"### {t.id} · {t.title}", "",
+                  f"*Paper:* {t.caption} *Notebook:* `notebooks/{nb_of[tid]}.ipynb`.", ""]
         if not any(k[0] == tid for k in values):
             why = next((_failure_text(s) for s in failed if tid in (s.get("tables") or [])), "no results")
             lines += [f"Not run: {why}.", ""]
@@ -714,7 +753,16 @@ def report_markdown(tables, values: dict, claims: list, statuses: list, run: dic
             lines += [f"*Note:* {t.note}", ""]
         if tid in figures:
             lines += [f"![{t.id}]({figures[tid]})", ""]
-    lines += ["## Notebooks", "", "| notebook | tables | status | seconds | executed copy |", "| --- | --- | --- | ---: | --- |"]
+    lines += ["## Claims", "", f"{npass} hold, {nfail} do not, {len(claims) - npass - nfail} could not be checked "
+              "(✔ holds, ✘ does not, – not enough results).", ""]
+    lines += [ex.claim_result_text(c, markdown=True) for c in claims] + [""]
+    close = sum(d.endswith(("(close)", "(within seed noise)")) for c in claims for d in c["details"])
+    if close:
+        lines += [f"{close} comparison(s) are *close* (gap under {ex.CLOSE_FRACTION:.0%} of the values, or under the "
+                  f"seed noise): their verdicts are fragile at this scale"
+                  + ("; rerun with `--seeds 3` or more to firm them up." if run["seeds"] < 3 else "."), ""]
+    lines += ["## Notebooks", "", "| notebook | tables | status | seconds | executed copy |",
+              "| --- | --- | --- | ---: | --- |"]
     for s in statuses:
         state = s["status"] + (" (up to date: not re-executed)" if s.get("reused") else "")
         lines.append(f"| {s['notebook']} | {', '.join(s.get('tables') or [])} | {state} | {s['seconds']:.0f} | "
@@ -738,7 +786,8 @@ def _parse_set(items) -> dict:
         key, sep, value = item.partition("=")
         key = key.strip().replace("-", "_")
         if not sep or key not in fields:
-            raise ValueError(f"--set {item!r}: expected KEY=VALUE with KEY a config field ({', '.join(sorted(fields))})")
+            raise ValueError(f"--set {item!r}: expected KEY=VALUE with KEY a config field "
+                             f"({', '.join(sorted(fields))})")
         try:
             out[key] = json.loads(value)
         except ValueError:
@@ -750,8 +799,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", choices=PROFILES, default="smoke",
                         help="smoke (CI, tiny data) | tutorial (2-core CPU) | paper (the paper's epochs, a GPU)")
     parser.add_argument("--only", help=f"comma-separated tables, e.g. T3,F6 (default: all of {','.join(ex.TABLE_IDS)})")
-    parser.add_argument("--data", default="synthetic", help="DATA spec (synthetic | mocap:PATH.npz | bvh:DIR | h36m:DIR "
-                        "| h36m-cpn:DIR); the IMG column of Table 1 needs h36m")
+    parser.add_argument("--data", default="synthetic", help="DATA spec (synthetic | mocap:PATH.npz | bvh:DIR | "
+                        "h36m:DIR | h36m-cpn:DIR); the IMG column of Table 1 needs h36m")
     parser.add_argument("--test-data", help="3dhp:DIR for Table 2 (default: the test split of --data, said so)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--out", help="output directory (default runs/reproduce-PROFILE)")
@@ -765,15 +814,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true",
                         help="the notebooks' tiny setting (tiny networks, 1 epoch): checks the pipeline in minutes")
     parser.add_argument("--timeout", type=int, help="per-cell timeout in seconds for the notebooks")
+    parser.add_argument("--publish", metavar="DIR", help="afterwards copy REPORT.md, results.json and figures/*.png "
+                        "to DIR (e.g. results/tutorial)")
 
 
 def run_from_args(args) -> int:
-    overrides = {**(ex.QUICK_OVERRIDES if getattr(args, "quick", False) else {}), **_parse_set(getattr(args, "set_", None))}
+    quick = ex.QUICK_OVERRIDES if getattr(args, "quick", False) else {}
+    overrides = {**quick, **_parse_set(getattr(args, "set_", None))}
     result = reproduce(profile=args.profile, only=args.only, data=args.data, device=args.device, out=args.out,
                        force=args.force, seeds=args.seeds, overrides=overrides, variant=args.variant,
                        test_data=args.test_data, cache_dir=args.cache, timeout=args.timeout)
     for c in result["claims"]:
         print(ex.claim_result_text(c).splitlines()[0])
+    if getattr(args, "publish", None):
+        print(f"published to {publish(result['out'], args.publish)}")
     return 1 if result["failed"] else 0
 
 

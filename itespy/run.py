@@ -61,8 +61,10 @@ def run_experiment(cfg: Config, out_dir, stage: str = "both", splits=None, resum
     metrics_path = out / "metrics.json"
     if resume and metrics_path.exists() and not overwrite:
         saved_cfg = read_json(out / "config.json") if (out / "config.json").exists() else None
-        if saved_cfg is not None and _same(saved_cfg, cfg):
-            return read_json(metrics_path)
+        stored = read_json(metrics_path)
+        wanted = {"teacher": ("teacher",), "student": ("student",), "both": ("teacher", "student")}[stage]
+        if saved_cfg is not None and _same(saved_cfg, cfg) and all(k in stored for k in wanted):
+            return stored
     device = resolve_device(cfg.device)
     if splits is None:
         from .data import load_splits

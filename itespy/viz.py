@@ -7,19 +7,22 @@ work in model units with the root at depth ``t`` (default ``geometry.ROOT_DISTAN
 3D views are drawn the way the camera sees them: x to the right, y downwards, depth going into the
 screen. Left limbs, right limbs and the torso get distinct colours (:data:`SIDE_COLORS`).
 
-Interactive helpers (:func:`rotation_widget`, :func:`compare_widget`) return ipywidgets boxes built from
-plotly ``FigureWidget``s (needs ``anywidget``); each has a matplotlib twin (``*_static``, or
-``static=True``) so headless runs and ``figures/`` still show something.
+Interactive helpers (:func:`rotation_widget`, :func:`compare_widget`) return ipywidgets boxes that show
+plotly figures through :class:`PlotlyView` (needs ``anywidget``); each has a matplotlib twin (``*_static``,
+or ``static=True``) so headless runs and ``figures/`` still show something.
 """
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
 
+import anywidget
 import ipywidgets as widgets
 import numpy as np
 import torch
+import traitlets
 
 from . import geometry
 from .skeleton import BONES, JOINT_NAMES, LEFT_JOINTS, NUM_JOINTS, PARENTS, RIGHT_JOINTS, check_joint_count
@@ -351,6 +354,69 @@ def _panel_2d_layout(limit: float, title: str) -> dict:
 # ----------------------------------------------------------------------------------------------------
 # Widgets
 # ----------------------------------------------------------------------------------------------------
+# Why not plotly's FigureWidget: its front-end module is the whole 5 MB plotly bundle, loaded anew for every
+# figure, and anywidget (0.9-0.11) gives a model 2 s to load its module; past that the model silently drops
+# every message from Python. On a busy 2-core machine the widgets then stay blank and ignore their sliders
+# (seen in JupyterLab + Chromium, tests/test_browser.py). PlotlyView's module is tiny: plotly.js travels as a
+# plain trait, is evaluated once per page when the first view renders, and views redraw with Plotly.react.
+_PLOTLY_VIEW_ESM = """
+function plotlyLibrary(source) {
+  if (!globalThis.__itespyPlotly) {
+    const module = { exports: {} };
+    new Function("module", "exports", source)(module, module.exports);
+    globalThis.__itespyPlotly = module.exports;
+  }
+  return globalThis.__itespyPlotly;
+}
+export default {
+  render({ model, el }) {
+    const Plotly = plotlyLibrary(model.get("_plotly_js"));
+    const div = document.createElement("div");
+    el.appendChild(div);
+    const draw = () => Plotly.react(div, structuredClone(model.get("figure_data")),
+      { ...structuredClone(model.get("figure_layout")), uirevision: "itespy" }, { displaylogo: false });
+    draw();
+    model.on("change:figure_data", draw);
+    model.on("change:figure_layout", draw);
+    return () => {
+      model.off("change:figure_data", draw);
+      model.off("change:figure_layout", draw);
+      Plotly.purge(div);
+    };
+  },
+};
+"""
+_PLOTLY_JS: list = []
+
+
+def _plotly_js() -> str:
+    if not _PLOTLY_JS:
+        from plotly.offline import get_plotlyjs
+        _PLOTLY_JS.append(get_plotlyjs())
+    return _PLOTLY_JS[0]
+
+
+class PlotlyView(anywidget.AnyWidget):
+    """Shows a plotly figure in the notebook; ``show(fig)`` sends the figure's current data and layout (only
+    what changed travels). The user's camera/zoom survive redraws (``uirevision``)."""
+
+    _esm = _PLOTLY_VIEW_ESM
+    figure_data = traitlets.List().tag(sync=True)
+    figure_layout = traitlets.Dict().tag(sync=True)
+    _plotly_js = traitlets.Unicode().tag(sync=True)
+
+    def __init__(self, fig=None, **kwargs):
+        super().__init__(_plotly_js=_plotly_js(), **kwargs)
+        if fig is not None:
+            self.show(fig)
+
+    def show(self, fig) -> "PlotlyView":
+        spec = json.loads(fig.to_json())
+        self.figure_layout = spec.get("layout", {})
+        self.figure_data = spec.get("data", [])
+        return self
+
+
 def _as_sequence(poses, name: str) -> np.ndarray:
     poses = _poses(poses, name)
     return poses[None] if poses.ndim == 2 else poses.reshape(-1, NUM_JOINTS, 3)
@@ -369,9 +435,9 @@ def posed_view(pose, yaw=0.0, pitch=0.0, roll=0.0, t=geometry.ROOT_DISTANCE, fli
 class RotationWidget(widgets.VBox):
     """Interactive rotation of a skeleton and its perspective projection (see :func:`rotation_widget`).
 
-    An ipywidgets VBox (display it). Attributes: ``fig3d`` and
-    ``fig2d`` (plotly FigureWidgets), ``sliders`` (dict name -> control: yaw, pitch, roll [degrees],
-    t [model units], flip, flip_mode, orthographic, and sample for sequences), ``pose_3d`` / ``pose_2d``
+    An ipywidgets VBox (display it). Attributes: ``fig3d`` and ``fig2d`` (plotly Figures, shown by the
+    :class:`PlotlyView` widgets ``view3d`` / ``view2d``), ``sliders`` (dict name -> control: yaw, pitch, roll
+    [degrees], t [model units], flip, flip_mode, orthographic, and sample for sequences), ``pose_3d`` / ``pose_2d``
     (what is drawn now), ``state`` (current control values), ``update(**values)``."""
 
     def __init__(self, poses, t: float = geometry.ROOT_DISTANCE, yaw=0.0, pitch=0.0, roll=0.0, flip=None,
@@ -396,9 +462,9 @@ class RotationWidget(widgets.VBox):
                                                  description="sample", **s)
         radius = 1.1 * np.linalg.norm(self.poses, axis=-1).max()
         base = self.poses[sample]
-        self.fig3d = go.FigureWidget(layout=dict(scene=_scene_layout(radius), height=height, width=height,
-                                                 margin=dict(l=0, r=0, t=30, b=0), title="3D (camera frame)"))
-        self.fig2d = go.FigureWidget(layout=dict(height=height, width=height, **_panel_2d_layout(
+        self.fig3d = go.Figure(layout=dict(scene=_scene_layout(radius), height=height, width=height,
+                                           margin=dict(l=0, r=0, t=30, b=0), title="3D (camera frame)"))
+        self.fig2d = go.Figure(layout=dict(height=height, width=height, **_panel_2d_layout(
             1.15 * radius / max(t - radius, 1.0), "2D: P(Y) = (x, y) / max(1, t + z)")))
         for fig, dims in ((self.fig3d, 3), (self.fig2d, 2)):
             fig.add_traces(_skeleton_traces(base[:, :dims], "unflipped", color="#bbbbbb", dash="dot"))
@@ -407,7 +473,8 @@ class RotationWidget(widgets.VBox):
         self._quiet = False
         for control in self.sliders.values():
             control.observe(self._on_change, names="value")
-        super().__init__([w.HBox([self.fig3d, self.fig2d]), w.HBox([
+        self.view3d, self.view2d = PlotlyView(), PlotlyView()
+        super().__init__([w.HBox([self.view3d, self.view2d]), w.HBox([
             w.VBox([self.sliders[k] for k in ("yaw", "pitch", "roll", "t")]),
             w.VBox([self.sliders[k] for k in ("flip", "flip_mode", "orthographic")]
                    + ([self.sliders["sample"]] if "sample" in self.sliders else []))])])
@@ -456,6 +523,8 @@ class RotationWidget(widgets.VBox):
                     tr.visible = ghost
             for tr in self.fig2d.data[8:12]:
                 tr.visible = st["orthographic"]
+        self.view3d.show(self.fig3d)
+        self.view2d.show(self.fig2d)
 
 
 def rotation_static(pose, yaw=0.0, pitch=0.0, roll=0.0, t=geometry.ROOT_DISTANCE, flip=None, flip_mode="ray",
@@ -522,8 +591,9 @@ def _panel_title(name: str, pose: np.ndarray, gt: np.ndarray | None, unit: str) 
 class CompareWidget(widgets.VBox):
     """Side-by-side ground truth / teacher / student with a sample slider and a shared view rotation.
 
-    An ipywidgets VBox. Attributes: ``fig3d`` (one FigureWidget, one 3D scene per pose), ``fig2d`` (the 2D input, or
-    None), ``sliders`` (sample, yaw, pitch), ``state``, ``update(**values)``, ``posed`` (dict of drawn 3D)."""
+    An ipywidgets VBox. Attributes: ``fig3d`` (one plotly Figure, one 3D scene per pose), ``fig2d`` (the 2D input,
+    or None), ``view3d`` / ``view2d`` (the :class:`PlotlyView` widgets showing them), ``sliders`` (sample, yaw,
+    pitch), ``state``, ``update(**values)``, ``posed`` (dict of drawn 3D)."""
 
     def __init__(self, gt, teacher, student, kp2d=None, unit: str = "mm", height: int = 380):
         w = widgets
@@ -541,7 +611,7 @@ class CompareWidget(widgets.VBox):
                         "pitch": w.FloatSlider(value=0, min=-90, max=90, step=5, description="pitch °", **s)}
         base = make_subplots(rows=1, cols=len(names), specs=[[{"type": "scene"}] * len(names)],
                              subplot_titles=names, horizontal_spacing=0.02)
-        self.fig3d = go.FigureWidget(base)
+        self.fig3d = go.Figure(base)
         radius = 1.1 * max(np.linalg.norm(v, axis=-1).max() for v in self.sequences.values())
         for i, name in enumerate(names):
             scene = "scene" if i == 0 else f"scene{i + 1}"
@@ -549,13 +619,15 @@ class CompareWidget(widgets.VBox):
             self.fig3d.layout[scene].update(_scene_layout(radius))
         self.fig3d.update_layout(height=height, width=330 * len(names), showlegend=False,
                                  margin=dict(l=0, r=0, t=40, b=0))
-        self.fig2d = None
-        children = [self.fig3d]
+        self.fig2d = self.view2d = None
+        self.view3d = PlotlyView()
+        children = [self.view3d]
         if self.kp2d is not None:
             layout = _panel_2d_layout(1.1 * np.abs(self.kp2d).max(), "2D input") | dict(showlegend=False)
-            self.fig2d = go.FigureWidget(layout=dict(height=height, width=height, **layout))
+            self.fig2d = go.Figure(layout=dict(height=height, width=height, **layout))
             self.fig2d.add_traces(_skeleton_traces(self.kp2d[0], "input"))
-            children.append(self.fig2d)
+            self.view2d = PlotlyView()
+            children.append(self.view2d)
         self._quiet = False
         for control in self.sliders.values():
             control.observe(self._on_change, names="value")
@@ -577,6 +649,9 @@ class CompareWidget(widgets.VBox):
                 self.fig3d.layout.annotations[i].text = _panel_title(name, pose, gt, self.unit)
             if self.fig2d is not None:
                 _set_traces(self.fig2d, 0, self.kp2d[st["sample"]])
+        self.view3d.show(self.fig3d)
+        if self.view2d is not None:
+            self.view2d.show(self.fig2d)
 
 
 def compare_static(gt, teacher, student, kp2d=None, index: int = 0, yaw: float = 0.0, pitch: float = 0.0,

@@ -177,15 +177,29 @@ JS_NOTEBOOK_STATE = """(path) => {
           pending: panel.content.widgets.filter(w => w.promptNode && w.promptNode.textContent.includes('*')).length};
 }"""
 
-# Every plotly graph inside the output of the cell at index `cellIndex`: layout kind and trace coordinates.
-JS_PLOTS = """(cellIndex) => {
-  const panel = window.jupyterapp.shell.currentWidget;
-  const cell = panel.content.widgets[cellIndex];
+# Every plotly graph under `node` (a cell's DOM node): 3D or not, the camera, and each trace's coordinates.
+JS_PLOTS = """(node) => {
   const toArr = (a) => a == null ? null : Array.from(a, v => v == null ? null : Number(v));
-  return Array.from(cell.node.querySelectorAll('.js-plotly-plot')).map(gd => ({
+  return Array.from(node.querySelectorAll('.js-plotly-plot')).map(gd => ({
     is3d: !!(gd._fullLayout && gd._fullLayout.scene),
     camera: gd._fullLayout && gd._fullLayout.scene ? JSON.parse(JSON.stringify(gd._fullLayout.scene.camera)) : null,
     traces: (gd.data || []).map(t => ({name: t.name, visible: t.visible, x: toArr(t.x), y: toArr(t.y),
                                        z: toArr(t.z)})),
   }));
+}"""
+
+# How many traces each plotly graph in the open notebook draws (0: a blank widget).
+JS_TRACE_COUNTS = """() => Array.from(document.querySelectorAll('.jp-Notebook .js-plotly-plot'))
+  .map(gd => (gd.data || []).length)"""
+
+# Widget views that ipywidgets replaced by its error widget, and outputs saying a widget failed.
+JS_WIDGET_ERRORS = """() => {
+  const out = [];
+  document.querySelectorAll('.jp-Notebook .jupyter-widgets-error-widget').forEach(e => out.push(e.textContent.slice(0, 200)));
+  document.querySelectorAll('.jp-Notebook .jp-OutputArea-output').forEach(e => {
+    const text = e.textContent || '';
+    if (text.includes('Error displaying widget') || text.includes('Failed to load model class'))
+      out.push(text.slice(0, 200));
+  });
+  return out;
 }"""

@@ -119,7 +119,8 @@ def test_aggregate_over_seeds():
 
 def test_claim_checks_better_and_near_best():
     c10 = ex.CLAIMS_BY_ID["C10"]
-    assert ex.evaluate_claim(c10, _values([("T7", "resfc", "MPJPE", 80.0, 0), ("T7", "agcn", "MPJPE", 100.0, 0)]))["passed"]
+    good = _values([("T7", "resfc", "MPJPE", 80.0, 0), ("T7", "agcn", "MPJPE", 100.0, 0)])
+    assert ex.evaluate_claim(c10, good)["passed"]
     r = ex.evaluate_claim(c10, _values([("T7", "resfc", "MPJPE", 100.0, 0), ("T7", "agcn", "MPJPE", 99.0, 0)]))
     assert r["passed"] is False and ("T7", "resfc") in r["close"]  # 1 mm apart: close, worth more seeds
     assert ex.evaluate_claim(c10, _values([("T7", "resfc", "MPJPE", 80.0, 0)]))["passed"] is None
@@ -129,7 +130,8 @@ def test_claim_checks_better_and_near_best():
     rows[2] = ("T5", "lambda_rep_5", "MPJPE", 106.0, 0)
     assert ex.evaluate_claim(c8, _values(rows))["passed"] is False
     c5 = ex.CLAIMS_BY_ID["C5"]  # PCK: higher is better
-    assert ex.evaluate_claim(c5, _values([("T2", "ites_ts", "PCK", 70.0, 0), ("T2", "ites_t", "PCK", 60.0, 0)]))["passed"]
+    pck = _values([("T2", "ites_ts", "PCK", 70.0, 0), ("T2", "ites_t", "PCK", 60.0, 0)])
+    assert ex.evaluate_claim(c5, pck)["passed"]
 
 
 def test_text_formatting_is_deterministic_and_names_protocols():

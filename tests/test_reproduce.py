@@ -128,6 +128,11 @@ def test_reproduce_two_tables_then_resume(tmp_path, shared_cache):
     assert {p: p.stat().st_mtime_ns for p in (out / "rows").rglob("seed*.json")} == rows
     assert len(json.loads((out / "results.json").read_text())["runs"]) == 2
 
+    published = rp.publish(out, tmp_path / "published")
+    assert (published / "REPORT.md").read_text() == (out / "REPORT.md").read_text()
+    assert (published / "figures" / "T3.png").exists()
+    assert str(out) not in (published / "results.json").read_text()  # no machine-specific paths
+
 
 def test_broken_notebook_is_reported_and_the_rest_runs(tmp_path, shared_cache):
     nbs = tmp_path / "notebooks"
@@ -187,3 +192,15 @@ def test_command_line_arguments():
     assert rp._parse_set(args.set_) == {"teacher_epochs": 1, "optimizer": "adam"}
     with pytest.raises(ValueError, match="not_a_field"):
         rp._parse_set(["not_a_field=1"])
+
+
+def test_close_claims_get_more_seeds(tmp_path, shared_cache, monkeypatch):
+    monkeypatch.setattr(ex, "CLOSE_FRACTION", 10.0)  # every comparison counts as close
+    out = tmp_path / "out"
+    result = rp.reproduce(profile="smoke", only="T7", device="cpu", out=out, overrides=TINY, cache_dir=shared_cache,
+                          seeds=2, log=lambda *a: None)
+    assert not result["failed"]
+    seeds = {(r["row"], r["seed"]) for r in result["records"] if r["metric"] == "MPJPE"}
+    assert seeds == {("agcn", 0), ("agcn", 1), ("resfc", 0), ("resfc", 1)}
+    assert "(n=2)" in " ".join(result["claims"][0]["details"])
+    assert " ± " in (out / "REPORT.md").read_text()

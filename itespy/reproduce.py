@@ -452,6 +452,22 @@ class OutLock:
             self.held = False
 
 
+def _check_inputs(profile, variant, overrides, data, test_data, device):
+    """Fail before any notebook runs on a bad override, DATA spec, missing data folder or device."""
+    from .data.spec import parse_spec
+    from .train import resolve_device
+    make_config(profile, variant, **{**overrides, "data": data})
+    for spec, what in ((data, "--data"), (test_data, "--test-data")):
+        if not spec:
+            continue
+        source, path = parse_spec(spec)
+        if path is not None and not Path(path).exists():
+            raise FileNotFoundError(f"{what} {spec!r}: {path} does not exist (see docs/data.md)")
+    if test_data and parse_spec(test_data)[0] != "3dhp":
+        raise ValueError(f"--test-data {test_data!r}: expected 3dhp:DIR (MPI-INF-3DHP, Table 2)")
+    resolve_device(device)
+
+
 def execute_notebook(source: Path, target: Path, parameters: dict, timeout: int | None = None) -> dict:
     """Execute ``source`` with papermill into ``target`` (written in place only when done); returns a status
     dict ``{'notebook', 'status': 'ok'|'failed', 'seconds', 'executed', 'cell', 'error', 'source'}``."""
@@ -563,7 +579,7 @@ def reproduce(profile: str = "smoke", only=None, data: str = "synthetic", device
     if profile not in PROFILES:
         raise ValueError(f"profile: expected one of {PROFILES}, got {profile!r}")
     overrides = dict(overrides or {})
-    make_config(profile, variant, **overrides)  # fail early on a bad override
+    _check_inputs(profile, variant, overrides, data, test_data, device)
     tables = ex.parse_only(only)
     out = Path(out or f"runs/reproduce-{profile}").resolve()
     cache = Path(cache_dir).resolve() if cache_dir else out / "cache"

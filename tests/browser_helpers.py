@@ -102,7 +102,7 @@ class LabServer:
 
     def start(self, timeout: float = 90.0) -> "LabServer":
         cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
-               "--port-retries=0", "--allow-root", "--ServerApp.token=", "--ServerApp.password=", "--ServerApp.disable_check_xsrf=True",
+               "--port-retries=0", "--allow-root", "--ServerApp.token=", "--ServerApp.password=",
                f"--ServerApp.root_dir={self.root}", "--LabApp.expose_app_in_browser=True",
                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
                "--MappingKernelManager.cull_idle_timeout=0"]
@@ -195,7 +195,8 @@ JS_TRACE_COUNTS = """() => Array.from(document.querySelectorAll('.jp-Notebook .j
 # Widget views that ipywidgets replaced by its error widget, and outputs saying a widget failed.
 JS_WIDGET_ERRORS = """() => {
   const out = [];
-  document.querySelectorAll('.jp-Notebook .jupyter-widgets-error-widget').forEach(e => out.push(e.textContent.slice(0, 200)));
+  document.querySelectorAll('.jp-Notebook .jupyter-widgets-error-widget')
+    .forEach(e => out.push(e.textContent.slice(0, 200)));
   document.querySelectorAll('.jp-Notebook .jp-OutputArea-output').forEach(e => {
     const text = e.textContent || '';
     if (text.includes('Error displaying widget') || text.includes('Failed to load model class'))

@@ -82,8 +82,11 @@ def trace(plot: dict, name: str) -> dict:
 def joints(plot: dict, name: str) -> np.ndarray:
     """(17, 3) or (17, 2) coordinates of the joint-marker trace ``name`` of a graph read from the page."""
     tr = trace(plot, name)
-    axes = [tr["x"], tr["y"]] + ([tr["z"]] if plot["is3d"] else [])
-    return np.array(axes, dtype=np.float64).T
+    axes = {a: tr[a] for a in ("xyz" if plot["is3d"] else "xy")}
+    sizes = {a: None if v is None else len(v) for a, v in axes.items()}
+    graph = "3D" if plot["is3d"] else "2D"
+    assert set(sizes.values()) == {17}, f"the {graph} graph's {name!r} trace does not hold 17 joints: {sizes}"
+    return np.array(list(axes.values()), dtype=np.float64).T
 
 
 def changed_fraction(png_a: bytes, png_b: bytes) -> float:
@@ -232,13 +235,17 @@ def test_notebook_widgets_in_a_real_browser(lab, name):
             time.sleep(0.3)
         p3, p2 = read()
         after = {"pose3d": joints(p3, "pose"), "ghost3d": joints(p3, "unflipped"), "pose2d": joints(p2, "pose")}
-        assert not np.allclose(after["pose3d"], before["pose3d"], atol=1e-3 * scale), (
-            f"the 3D view did not change after dragging yaw {yaw0} -> {yaw1} (plotly data read from the page)")
+        moved3d = float(np.abs(after["pose3d"] - before["pose3d"]).max())
+        assert moved3d > 1e-3 * scale, (
+            f"the 3D view did not change after dragging yaw {yaw0} -> {yaw1}: the joints in the page's plotly "
+            f"data moved by at most {moved3d:.3g} (pose size {scale:.3g})")
         assert settled_plots is not None, (
             f"the 3D view is not the pose turned by the slider's new yaw {yaw1} (was {yaw0}): max deviation "
             f"{np.abs(after['ghost3d'] - expected_ghost).max():.3g} (scale {scale:.3g})")
-        assert not np.allclose(after["pose2d"], before["pose2d"], atol=1e-4), (
-            f"the linked 2D view did not change after dragging yaw {yaw0} -> {yaw1}")
+        moved2d = float(np.abs(after["pose2d"] - before["pose2d"]).max())
+        assert moved2d > 1e-4, (
+            f"the linked 2D view did not change after dragging yaw {yaw0} -> {yaw1}: its joints moved by at most "
+            f"{moved2d:.3g}")
         projected = after["pose3d"][:, :2] / np.maximum(1.0, t + after["pose3d"][:, 2:3])
         assert np.allclose(after["pose2d"], projected, atol=1e-6), (
             f"the 2D view is not the perspective projection (t = {t}) of the 3D view: max deviation "

@@ -204,3 +204,13 @@ def test_close_claims_get_more_seeds(tmp_path, shared_cache, monkeypatch):
     assert seeds == {("agcn", 0), ("agcn", 1), ("resfc", 0), ("resfc", 1)}
     assert "(n=2)" in " ".join(result["claims"][0]["details"])
     assert " ± " in (out / "REPORT.md").read_text()
+
+
+@pytest.mark.parametrize("kwargs,error", [({"data": "h36m:/no/such/dir"}, FileNotFoundError),
+                                          ({"test_data": "synthetic"}, ValueError),
+                                          ({"overrides": {"teacher_epochs": -1}}, ValueError),
+                                          ({"only": "T10"}, KeyError)])
+def test_bad_input_fails_before_anything_runs(tmp_path, kwargs, error):
+    with pytest.raises(error):
+        rp.reproduce(profile="smoke", out=tmp_path / "out", log=lambda *a: None, **kwargs)
+    assert not (tmp_path / "out").exists()

@@ -15,9 +15,10 @@ def bandai_dir():
     return BANDAI
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(autouse=True, scope="session")
 def _one_torch_thread():
-    """Small models run fastest single-threaded, and shared CI machines are noisy: one thread per test."""
+    """Small models run fastest single-threaded, and shared CI machines are noisy: one torch thread for
+    the whole session (session scope, so module-scoped training fixtures get it too)."""
     import torch
     previous = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -730,8 +730,8 @@ def report_markdown(tables, values: dict, claims: list, statuses: list, run: dic
              f"* variant {run['variant']} · data `{run['data']}` · Table 2 test data "
              f"`{run.get('test_data') or 'none (dev-data test split)'}` · device {run['device']}",
              f"* seeds: up to {run['seeds']} (extra seeds only for the rows of close claims) · itespy "
-             f"{run['itespy']} · code version {run['code_version']} · {run['finished']} · wall time "
-             f"{run['seconds']:.0f} s", ""]
+             f"{run['itespy']} · code version {run['code_version']} · {run['finished']} · wall time of this "
+             f"invocation {run['seconds']:.0f} s (rows finished earlier are reused)", ""]
     if profile in ("smoke", "tutorial") or overrides:
         lines += [f"> **Scaled-down run.** The {profile} profile{' with overrides' if overrides else ''} trains on a "
                   "fraction of the data for a few epochs (the paper: full Human3.6M, 40 + 30 epochs), so the "

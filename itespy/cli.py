@@ -181,11 +181,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        status = args.func(args)  # reproduce returns 1 when a notebook failed; other commands return None
     except (ValueError, OSError, RuntimeError, KeyError, ArithmeticError) as exc:
         if os.environ.get("ITESPY_DEBUG"):
             raise
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"error: {message}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    return 0
+    return int(status or 0)

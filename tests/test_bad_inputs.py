@@ -32,13 +32,6 @@ TINY = dict(teacher_hidden=64, teacher_bottleneck=32, teacher_blocks=2, student_
 TRAIN_SMALL = ["--epochs", "1", "--max-train", "64", "--max-test", "32", "--device", "cpu", "--quiet"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the suite shares two cores
-    yield
-    torch.set_num_threads(threads)
-
 
 # ------------------------------------------------------------------------------------------ helpers
 def cli_fails(argv, capsys, *fragments):

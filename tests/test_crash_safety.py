@@ -28,13 +28,6 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH
 ENV.pop("ITESPY_DEBUG", None)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def _itespy(*args):
     flat = [a for arg in args for a in (arg if isinstance(arg, list) else [arg])]

@@ -23,15 +23,6 @@ TINY = dict(teacher_epochs=2, student_epochs=2, max_train=1024, max_test=64, tea
             teacher_bottleneck=64, teacher_blocks=2, student_channels=32, student_blocks=2, device="cpu", seed=0)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models and batches: one torch thread is faster and deterministic (on a busy 2-core machine,
-    two threads made a 100-frame prediction ~30x slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):

@@ -16,13 +16,6 @@ from itespy.skeleton import adjacency
 from itespy.train import predict, student_loss, teacher_loss
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def _is_rotation(r, atol):
     eye = torch.eye(3, dtype=r.dtype).expand_as(r)

@@ -105,14 +105,25 @@ def job_key(cfg: Config, teacher_key: str | None = None) -> str:
     return _hash({"config": hashed, "code": code_version(), "teacher": teacher_key})
 
 
+# A job lock is refreshed (its mtime touched) every LOCK_HEARTBEAT_S by the worker holding it; a lock not
+# refreshed for LOCK_STALE_S is stale (its worker died, e.g. a pre-empted Slurm job on another node).
+LOCK_HEARTBEAT_S = 30.0
+LOCK_STALE_S = 600.0
+
+
 def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host is running (a zombie, finished but not yet reaped, is not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def _read_lock(path: Path) -> dict:
@@ -122,16 +133,25 @@ def _read_lock(path: Path) -> dict:
         return {}
 
 
-def _try_lock(path: Path) -> bool:
-    """Create ``path`` exclusively with our pid; clear it first if it names a dead process on this host."""
+def _lock_is_stale(path: Path, info: dict, stale_after: float) -> bool:
+    """A lock left by a dead process: its pid is gone (same host), or it stopped being refreshed (any host)."""
+    if info.get("host") == socket.gethostname() and isinstance(info.get("pid"), int) and not _pid_alive(info["pid"]):
+        return True
+    try:
+        return stale_after > 0 and time.time() - path.stat().st_mtime > stale_after
+    except FileNotFoundError:
+        return True
+
+
+def _try_lock(path: Path, stale_after: float = 0.0) -> bool:
+    """Create ``path`` exclusively with our pid; clear it first if it is stale (see :func:`_lock_is_stale`;
+    ``stale_after=0`` trusts only the pid check)."""
     for _ in range(2):
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
-            info = _read_lock(path)
-            if info.get("host") == socket.gethostname() and isinstance(info.get("pid"), int) \
-                    and not _pid_alive(info["pid"]):
-                path.unlink(missing_ok=True)  # stale: its process is gone
+            if _lock_is_stale(path, _read_lock(path), stale_after):
+                path.unlink(missing_ok=True)
                 continue
             return False
         with os.fdopen(fd, "w") as fh:
@@ -141,17 +161,42 @@ def _try_lock(path: Path) -> bool:
 
 
 @contextmanager
-def _job_lock(path: Path, poll: float = 2.0, log=None):
-    """Wait until no other worker trains this job, then hold its lock."""
+def _heartbeat(path: Path, every: float):
+    """Touch ``path`` every ``every`` seconds (from a daemon thread) while the block runs."""
+    import threading
+    stop = threading.Event()
+
+    def beat():
+        while not stop.wait(every):
+            try:
+                os.utime(path)
+            except OSError:
+                return
+    thread = threading.Thread(target=beat, name=f"heartbeat {path.name}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+@contextmanager
+def _job_lock(path: Path, poll: float = 2.0, log=None, stale_after: float | None = None,
+              heartbeat: float | None = None):
+    """Wait until no other worker trains this job, then hold its lock (refreshed by a heartbeat, so that a
+    worker on another node can tell a live lock from one its dead holder left behind)."""
+    stale_after = LOCK_STALE_S if stale_after is None else stale_after
     path.parent.mkdir(parents=True, exist_ok=True)
     said = False
-    while not _try_lock(path):
+    while not _try_lock(path, stale_after):
         if log and not said:
             log(f"  waiting for {path.name} (another worker is training it: {_read_lock(path)})")
             said = True
         time.sleep(poll)
     try:
-        yield
+        with _heartbeat(path, LOCK_HEARTBEAT_S if heartbeat is None else heartbeat):
+            yield
     finally:
         path.unlink(missing_ok=True)
 
@@ -277,6 +322,29 @@ def row_key(table_id: str, row_id: str, cfg: Config, test_data: str | None) -> s
                   "device": cfg.device if t.kind == "cost" else None})
 
 
+def _stored_row(path, key: str, force_token: str = ""):
+    """The records stored at ``path`` when they were computed with ``key`` (and ``force_token``), else None."""
+    if path is None or not Path(path).exists():
+        return None
+    try:
+        stored = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    if stored.get("key") == key and (not force_token or stored.get("force_token") == force_token):
+        return stored["records"]
+    return None
+
+
+def row_finished(table_id: str, row_id: str, seed: int, rows_dir, profile: str = "smoke", data: str = "synthetic",
+                 device: str = "auto", overrides: dict | None = None, variant: str = "paper",
+                 test_data: str | None = None, force_token: str = "") -> bool:
+    """Whether ``rows_dir`` holds this row's result for the same configuration and code (what
+    :func:`run_row` would return without computing anything)."""
+    cfg = ex.row_config(table_id, row_id, profile, data, seed, device, variant, dict(overrides or {}))
+    key = row_key(table_id, row_id, cfg, test_data or None)
+    return _stored_row(_row_file(rows_dir, table_id, row_id, seed), key, force_token) is not None
+
+
 def run_row(table_id: str, row_id: str, profile: str = "smoke", data: str = "synthetic", device: str = "auto",
             seed: int = 0, cache_dir="runs/cache", rows_dir=None, overrides: dict | None = None,
             variant: str = "paper", test_data: str | None = None, force_token: str = "", progress: bool = False,
@@ -294,10 +362,9 @@ def run_row(table_id: str, row_id: str, profile: str = "smoke", data: str = "syn
     cfg = ex.row_config(t.id, row.id, profile, data, seed, device, variant, overrides)
     key = row_key(t.id, row.id, cfg, test_data)
     path = None if rows_dir is None else _row_file(rows_dir, t.id, row.id, seed)
-    if path is not None and path.exists():
-        stored = json.loads(path.read_text())
-        if stored.get("key") == key and (not force_token or stored.get("force_token") == force_token):
-            return stored["records"]
+    stored = _stored_row(path, key, force_token)
+    if stored is not None:
+        return stored
 
     t0 = time.time()
     base = {"table": t.id, "row": row.id, "label": row.label, "model": row.model, "seed": seed, "profile": profile,
@@ -356,10 +423,14 @@ def error_records(table_id: str, row_id: str, seed: int, profile: str, data: str
 def run_table(table_id: str, profile: str = "smoke", data: str = "synthetic", device: str = "auto", seed: int = 0,
               out_dir="runs/notebooks", cache_dir=None, overrides: dict | None = None, variant: str = "paper",
               test_data: str | None = None, force_token: str = "", rows=None, progress: bool = False,
-              log=print, errors: str = "record") -> list:
+              log=print, errors: str = "record", compute: bool = True) -> list:
     """Run (or load) every row of one table into ``out_dir`` (rows in ``out_dir/rows``, trained models in
     ``cache_dir``, default ``out_dir/cache``). A failing row gives ``status="error"`` records (also written
-    to ``rows/<table>/<row>/seed<k>.error.json``) and the other rows still run (``errors="raise"`` re-raises)."""
+    to ``rows/<table>/<row>/seed<k>.error.json``) and the other rows still run (``errors="raise"`` re-raises).
+
+    ``compute=False`` trains nothing: it collects the rows a scheduler (``reproduce --jobs``/``--executor``,
+    :mod:`itespy.scheduler`) already ran; a row that needs training and has no result gives its stored error
+    (or a "not computed" error). Rows that train nothing (cost, skipped) are still computed here."""
     t = ex.get_table(table_id)
     out_dir = Path(out_dir)
     cache_dir = Path(cache_dir) if cache_dir else out_dir / "cache"
@@ -369,6 +440,13 @@ def run_table(table_id: str, profile: str = "smoke", data: str = "synthetic", de
         if rows and row.id not in rows:
             continue
         t0 = time.time()
+        if not compute and row_trains(t.id, row.id, data) and not row_finished(
+                t.id, row.id, seed, rows_dir, profile, data, device, overrides, variant, test_data, force_token):
+            recs = _uncomputed_records(rows_dir, t.id, row.id, seed, profile, data, variant, overrides, test_data)
+            if log:
+                log(_row_line(recs, time.time() - t0))
+            records += recs
+            continue
         try:
             recs = run_row(t.id, row.id, profile, data, device, seed, cache_dir, rows_dir, overrides, variant,
                            test_data, force_token, progress, log)
@@ -384,6 +462,24 @@ def run_table(table_id: str, profile: str = "smoke", data: str = "synthetic", de
             log(_row_line(recs, time.time() - t0))
         records += recs
     return records
+
+
+def row_trains(table_id: str, row_id: str, data: str) -> bool:
+    """Whether a row trains a model (False for cost rows and rows skipped for lack of data)."""
+    t = ex.get_table(table_id)
+    return t.kind != "cost" and ex.row_data(t.row(row_id), data)[0] is not None
+
+
+def _uncomputed_records(rows_dir, table_id, row_id, seed, profile, data, variant, overrides, test_data) -> list:
+    """The stored error of a row the scheduler could not finish, or a 'not computed' error."""
+    path = _row_file(rows_dir, table_id, row_id, seed).with_name(f"seed{seed}.error.json")
+    try:
+        return json.loads(path.read_text())["records"]
+    except (OSError, ValueError, KeyError):
+        exc = RuntimeError("not computed: the scheduler (--jobs / --executor) has no result for this row; rerun "
+                           "the same `itespy reproduce` command to retry it")
+        return error_records(table_id, row_id, seed, profile, data, exc, variant=variant,
+                             overrides=dict(overrides or {}), user_data=data, test_data=test_data or None)
 
 
 def run_tables(table_ids, **kwargs) -> list:
@@ -505,7 +601,8 @@ def _notebook_key(source: Path, params: dict) -> str:
     """What an executed notebook depends on: its source, its parameters and the kit's code."""
     here = Path(__file__).resolve().parent
     return _hash({"source": hashlib.sha256(source.read_bytes()).hexdigest() if source.exists() else None,
-                  "params": {k: v for k, v in params.items() if k != "force_token"}, "code": code_version(),
+                  "params": {k: v for k, v in params.items() if k not in ("force_token", "compute")},
+                  "code": code_version(),
                   "runner": [hashlib.sha256((here / f).read_bytes()).hexdigest() for f in
                              ("experiments.py", "reproduce.py")]})
 
@@ -573,11 +670,31 @@ def _write_results(out: Path, new_records: list, claims=None, notebooks=None, ru
 def reproduce(profile: str = "smoke", only=None, data: str = "synthetic", device: str = "auto", out=None,
               force: bool = False, seeds: int | None = None, overrides: dict | None = None, variant: str = "paper",
               test_data: str | None = None, cache_dir=None, notebooks_dir=None, timeout: int | None = None,
-              report_figures_dir=None, log=print) -> dict:
+              report_figures_dir=None, log=print, jobs: int = 1, executor: str = "local", retries: int | None = None,
+              slurm: dict | None = None, poll: float | None = None, progress: bool = True) -> dict:
     """Run the notebooks of the selected tables, extra seeds for close claims, then write results.json,
-    REPORT.md and figures into ``out``. Returns {'out', 'records', 'claims', 'notebooks', 'seconds', 'failed'}."""
+    REPORT.md and figures into ``out``. Returns {'out', 'records', 'claims', 'notebooks', 'seconds', 'failed'}.
+
+    With ``jobs > 1`` or ``executor`` "slurm" / "submitit-local", the rows are first computed in parallel by
+    :mod:`itespy.scheduler` (worker processes or Slurm jobs); the notebooks then only collect them."""
+    from . import scheduler
     if profile not in PROFILES:
         raise ValueError(f"profile: expected one of {PROFILES}, got {profile!r}")
+    if executor not in scheduler.EXECUTORS:
+        raise ValueError(f"--executor: expected one of {scheduler.EXECUTORS}, got {executor!r}")
+    if not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"--jobs: expected a positive number of workers, got {jobs!r}")
+    retries = scheduler.DEFAULT_RETRIES if retries is None else retries
+    if retries < 0:
+        raise ValueError(f"--retries: expected 0 or more, got {retries}")
+    scheduled = jobs > 1 or executor != "local"
+    if executor != "local":
+        import importlib.util
+        if importlib.util.find_spec("submitit") is None:
+            raise RuntimeError(f"--executor {executor} needs the submitit package: pip install submitit")
+        if executor == "slurm" and not (shutil.which("sbatch") and shutil.which("srun")):
+            raise RuntimeError("--executor slurm: sbatch/srun not found on this machine; run from a Slurm login "
+                               "node (or try the same path here with --executor submitit-local)")
     overrides = dict(overrides or {})
     _check_inputs(profile, variant, overrides, data, test_data, device)
     tables = ex.parse_only(only)
@@ -592,8 +709,17 @@ def reproduce(profile: str = "smoke", only=None, data: str = "synthetic", device
     run = {"id": uuid.uuid4().hex[:12], "started": _now(), "profile": profile, "variant": variant, "data": data,
            "test_data": test_data, "device": device, "tables": tables, "seeds": n_seeds, "overrides": overrides,
            "force": force, "itespy": __version__, "code_version": code_version(), "pid": os.getpid()}
+    run.update(executor=executor, parallel_jobs=jobs)
+    settings = scheduler.row_settings(profile, data, device, out, cache, overrides, variant, test_data, token)
+
+    def compute_rows(items):
+        """The scheduler's pass over ``items`` (table, row, seed) before the notebooks collect them."""
+        if scheduled:
+            scheduler.run_rows(items, settings, executor, jobs, retries, out / "jobs", slurm, poll, log, progress)
+
     with OutLock(out):
         statuses = []
+        compute_rows([(t, r, 0) for t in tables for r in ex.get_table(t).row_ids])
         earlier = {n["notebook"]: n for n in _read_results(out / "results.json").get("notebooks", [])}
         for stem, nb_tables in ex.NOTEBOOKS.items():
             selected = [t for t in nb_tables if t in tables]
@@ -602,7 +728,7 @@ def reproduce(profile: str = "smoke", only=None, data: str = "synthetic", device
             params = {"profile": profile, "data": data, "device": device, "seed": 0, "out_dir": str(out),
                       "cache_dir": str(cache), "tables": selected, "rows": [], "overrides": overrides,
                       "variant": variant, "test_data": test_data or "", "force_token": token,
-                      "figures_dir": str(out / "figures" / stem)}
+                      "figures_dir": str(out / "figures" / stem), "compute": not scheduled}
             source = nb_dir / f"{stem}.ipynb"
             key = _notebook_key(source, params)
             previous = earlier.get(source.name, {})
@@ -629,8 +755,17 @@ def reproduce(profile: str = "smoke", only=None, data: str = "synthetic", device
             if close:
                 log(f"seeds 1..{n_seeds - 1} for {len(close)} row(s) of close claims: "
                     + ", ".join(f"{a}:{b}" for a, b in close))
+            compute_rows([(t, r, seed) for seed in range(1, n_seeds) for t, r in close])
             for seed in range(1, n_seeds):
                 for table_id, row_id in close:
+                    if scheduled and row_trains(table_id, row_id, data) and not row_finished(
+                            table_id, row_id, seed, out / "rows", profile, data, device, overrides, variant,
+                            test_data, token):
+                        recs = _uncomputed_records(out / "rows", table_id, row_id, seed, profile, data, variant,
+                                                   overrides, test_data)
+                        log("  " + _row_line(recs, 0.0))
+                        _write_results(out, recs)
+                        continue
                     t0 = time.time()
                     try:
                         recs = run_row(table_id, row_id, profile, data, device, seed, cache, out / "rows", overrides,
@@ -811,6 +946,16 @@ def _parse_set(items) -> dict:
     return out
 
 
+def _parse_slurm_set(items) -> dict:
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--slurm-set {item!r}: expected KEY=VALUE, an sbatch option such as account=mylab")
+        out[key.strip().replace("-", "_")] = value
+    return out
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", choices=PROFILES, default="smoke",
                         help="smoke (CI, tiny data) | tutorial (2-core CPU) | paper (the paper's epochs, a GPU)")
@@ -832,14 +977,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=int, help="per-cell timeout in seconds for the notebooks")
     parser.add_argument("--publish", metavar="DIR", help="afterwards copy REPORT.md, results.json and figures/*.png "
                         "to DIR (e.g. results/tutorial)")
+    par = parser.add_argument_group("parallel and cluster runs (docs/cluster.md)")
+    par.add_argument("--jobs", type=int, default=1, metavar="N",
+                     help="rows in parallel: N worker processes (local; spread over the GPUs when there are any), or "
+                          "at most N Slurm jobs at once (slurm; default there: no limit)")
+    par.add_argument("--executor", choices=("local", "slurm", "submitit-local"), default="local",
+                     help="local: this machine; slurm: one Slurm job per row via submitit; submitit-local: the "
+                          "Slurm path without a cluster (submitit's local executor)")
+    par.add_argument("--retries", type=int, help="resubmit a failed job this many times (default 2)")
+    par.add_argument("--partition", help="Slurm partition")
+    par.add_argument("--gpus", type=int, help="GPUs per Slurm job (default 1; 0 with --device cpu)")
+    par.add_argument("--time", type=int, metavar="MIN", help="time limit per Slurm job in minutes "
+                     "(default per profile: smoke 30, tutorial 120, paper 1440)")
+    par.add_argument("--mem", type=float, metavar="GB", help="memory per Slurm job (default per profile: 8/16/64)")
+    par.add_argument("--cpus", type=int, help="CPUs per Slurm job (default per profile: 2/4/8)")
+    par.add_argument("--slurm-set", action="append", metavar="KEY=VALUE", dest="slurm_set",
+                     help="any other sbatch option, e.g. --slurm-set account=mylab --slurm-set qos=high (repeatable)")
+    par.add_argument("--poll", type=float, help="seconds between job-state checks (default: local 0.5, slurm 30)")
 
 
 def run_from_args(args) -> int:
     quick = ex.QUICK_OVERRIDES if getattr(args, "quick", False) else {}
     overrides = {**quick, **_parse_set(getattr(args, "set_", None))}
+    slurm = {"partition": getattr(args, "partition", None), "gpus": getattr(args, "gpus", None),
+             "time_min": getattr(args, "time", None), "mem_gb": getattr(args, "mem", None),
+             "cpus": getattr(args, "cpus", None), "slurm_extra": _parse_slurm_set(getattr(args, "slurm_set", None))}
     result = reproduce(profile=args.profile, only=args.only, data=args.data, device=args.device, out=args.out,
                        force=args.force, seeds=args.seeds, overrides=overrides, variant=args.variant,
-                       test_data=args.test_data, cache_dir=args.cache, timeout=args.timeout)
+                       test_data=args.test_data, cache_dir=args.cache, timeout=args.timeout,
+                       jobs=getattr(args, "jobs", 1), executor=getattr(args, "executor", "local"),
+                       retries=getattr(args, "retries", None), slurm=slurm, poll=getattr(args, "poll", None))
     for c in result["claims"]:
         print(ex.claim_result_text(c).splitlines()[0])
     if getattr(args, "publish", None):

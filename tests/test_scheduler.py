@@ -1,0 +1,269 @@
+"""Parallel and cluster runs of `itespy reproduce` (itespy.scheduler): the task plan, the scheduling loop with
+retries, local worker processes against the serial runner, the Slurm path through submitit's local executor
+(including a runner killed mid-wait), and the job locks shared by workers on several nodes.
+
+Every training here uses TINY overrides (networks of a few thousand parameters, one epoch): the numbers are
+meaningless; that they are the same whichever way the rows were run is what is tested."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from itespy import experiments as ex
+from itespy import reproduce as rp
+from itespy import scheduler as sch
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = {**ex.QUICK_OVERRIDES, "max_train": 64, "max_test": 32, "batch_size": 32, "teacher_hidden": 32,
+        "teacher_bottleneck": 16, "teacher_blocks": 1, "student_channels": 8, "student_blocks": 2}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def pinned_environment():
+    """Pin the code version (the tree may be edited while tests run) and one torch thread everywhere: in the
+    notebook kernels of the serial runner and in the workers (OMP_NUM_THREADS is what both read), so that
+    the serial and the parallel numbers can be compared bit for bit."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ITESPY_CODE_VERSION", "tests-" + rp._source_hash())
+        mp.setenv("OMP_NUM_THREADS", "1")
+        yield
+
+
+def _settings(out, **kw):
+    return sch.row_settings(**{"profile": "smoke", "device": "cpu", "out": out, "overrides": TINY, **kw})
+
+
+def _kit(records) -> dict:
+    return {(r["table"], r["row"], r["metric"], r["seed"]): r["kit"] for r in records}
+
+
+def test_plan_trains_each_teacher_once_before_the_rows_that_need_it(tmp_path):
+    items = [(t, r, 0) for t in ("T3", "T8", "T9", "T1") for r in ex.get_table(t).row_ids]
+    tasks = sch.plan(items, _settings(tmp_path))
+    by_id = {t.id: t for t in tasks}
+    teachers = [t for t in tasks if t.teacher_of]
+    # T3's REP-only teacher and the default teacher (REP + RIC, also ITES-T of Table 1): two trainings
+    assert len(teachers) == 2 and tasks[:2] == teachers
+    default = next(t for t in teachers if ("T3", "rep_ric", 0) in t.rows)
+    assert set(default.rows) == {("T3", "rep_ric", 0), ("T1", "ites_t_gt", 0)}
+    students = {(t, r): task for task in tasks if not task.teacher_of for t, r, _ in task.rows}
+    # the IMG rows need Human3.6M (skipped here) and cost rows train nothing: left to the notebooks
+    assert ("T1", "ites_ts_img") not in students and not any(k[0] == "T9" for k in students)
+    assert students[("T3", "rec_only")].needs == ()  # no L_KD: no teacher
+    for key in (("T3", "all"), ("T3", "no_rec"), ("T8", "physical"), ("T1", "ites_ts_gt")):
+        assert students[key].needs == (default.id,) and students[key].needs[0] in by_id
+    # Table 1's ITES-TS, Table 3's full model and Table 8's "both" are one student: trained once
+    assert students[("T1", "ites_ts_gt")] is students[("T3", "all")] is students[("T8", "both")]
+    assert len(tasks) == 2 + 5 and all(t.id.startswith(("teacher-", "student-")) for t in tasks)
+
+    # finished rows are not planned; a trained teacher is not retrained (its other rows are still evaluated)
+    rp.run_row("T3", "rep_ric", **_settings(tmp_path))
+    left = {t.id: t for t in sch.plan(items, _settings(tmp_path))}
+    assert not any(("T3", "rep_ric", 0) in t.rows for t in left.values())
+    assert left[default.id].rows == [("T1", "ites_t_gt", 0)]
+    rp.run_row("T1", "ites_t_gt", **_settings(tmp_path))
+    left = {t.id: t for t in sch.plan(items, _settings(tmp_path))}
+    assert default.id not in left and students[("T3", "all")].id in left
+    assert left[students[("T3", "all")].id].needs == ()  # its teacher is in the cache
+
+
+class FakeBackend:
+    """Jobs that finish on the next poll; ``fail[task id]`` = how many attempts fail first."""
+    name = "local"
+
+    def __init__(self, fail):
+        self.fail, self.submitted, self.running, self.most_running = dict(fail), [], set(), 0
+
+    def submit(self, task):
+        self.submitted.append(task.id)
+        self.running.add(task.id)
+        self.most_running = max(self.most_running, len(self.running))
+        return task.id
+
+    def poll(self, tid):
+        self.running.discard(tid)
+        if self.fail.get(tid, 0) > 0:
+            self.fail[tid] -= 1
+            return "failed", f"{tid} crashed"
+        return "ok", {"lines": [f"{tid} done"], "seconds": 1.0, "host": "h", "device": "cpu"}
+
+    def job_id(self, tid):
+        return None
+
+    def attach(self, job_id):
+        raise AssertionError("nothing to attach to")
+
+
+def test_scheduling_loop_retries_then_reports_and_skips_dependents(tmp_path):
+    tasks = [sch.Task("teacher-a", [("T7", "resfc", 0)], teacher_of=("T7", "resfc", 0)),
+             sch.Task("teacher-b", [], teacher_of=("T3", "rep_only", 0)),
+             sch.Task("T8-physical-seed0", [("T8", "physical", 0)], ("teacher-a",)),
+             sch.Task("T8-both-seed0", [("T8", "both", 0)], ("teacher-b",)),
+             sch.Task("T3-rec_only-seed0", [("T3", "rec_only", 0)])]
+    backend = FakeBackend({"teacher-a": 1, "teacher-b": 5})
+    lines = []
+    results = sch.run_tasks(tasks, backend, tmp_path / "state.json", retries=2, max_running=2, poll=0,
+                            log=lines.append, progress=False)
+    assert results["teacher-a"][0] == "ok" and results["T8-physical-seed0"][0] == "ok"
+    assert results["T3-rec_only-seed0"][0] == "ok"
+    assert results["teacher-b"] == ("failed", "teacher-b crashed (after 3 attempt(s))")  # 1 + 2 retries
+    assert results["T8-both-seed0"][0] == "failed" and "needs teacher-b" in results["T8-both-seed0"][1]
+    assert backend.submitted.count("teacher-a") == 2 and backend.submitted.count("teacher-b") == 3
+    assert "T8-both-seed0" not in backend.submitted  # never run without its teacher
+    assert backend.submitted.index("T8-physical-seed0") > backend.submitted.index("teacher-a")
+    assert backend.most_running <= 2
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert state["teacher-b"]["status"] == "failed" and state["teacher-a"]["status"] == "done"
+    assert any("resubmitting" in line for line in lines)
+
+
+def test_parallel_workers_give_the_serial_results(tmp_path):
+    serial = rp.reproduce(profile="smoke", only="T3,T8", device="cpu", out=tmp_path / "serial", overrides=TINY,
+                          log=lambda *a: None)
+    lines = []
+    parallel = rp.reproduce(profile="smoke", only="T3,T8", device="cpu", out=tmp_path / "parallel", overrides=TINY,
+                            jobs=2, log=lines.append, progress=False)
+    assert not serial["failed"] and not parallel["failed"]
+    assert "2 worker process(es) on CPU, 1 torch thread(s) each" in lines
+    assert any(line.startswith("local: 7 task(s) for 8 row(s)") for line in lines), lines[:3]  # T3 all = T8 both
+    a, b = _kit(serial["records"]), _kit(parallel["records"])
+    assert len(a) == 16 and a == b  # same numbers, bit for bit
+    assert [c["passed"] for c in serial["claims"]] == [c["passed"] for c in parallel["claims"]]
+    # the same cache keys, and the notebooks only collected: nothing was trained twice
+    names = lambda d: sorted(p.parent.name for p in (tmp_path / d / "cache").glob("*/metrics.json"))  # noqa: E731
+    assert names("serial") == names("parallel") and len(names("serial")) == 7
+    executed = json.loads((tmp_path / "parallel" / "notebooks" / "05_ablation_losses.ipynb").read_text())
+    params = next(c for c in executed["cells"] if "injected-parameters" in c["metadata"].get("tags", []))
+    assert "compute = False" in "".join(params["source"])
+    state = json.loads((tmp_path / "parallel" / "jobs" / "state.json").read_text())
+    assert {s["status"] for s in state.values()} == {"done"} and all(s["seconds"] > 0 for s in state.values())
+
+    # a rerun finds every row finished: nothing is planned, nothing retrained
+    mtimes = {p: p.stat().st_mtime_ns for p in (tmp_path / "parallel").rglob("metrics.json")}
+    lines.clear()
+    rp.reproduce(profile="smoke", only="T3,T8", device="cpu", out=tmp_path / "parallel", overrides=TINY, jobs=2,
+                 log=lines.append, progress=False)
+    assert not any("task(s)" in line for line in lines)
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "parallel").rglob("metrics.json")} == mtimes
+
+
+def test_failing_rows_are_retried_then_reported_by_row(tmp_path):
+    settings = _settings(tmp_path, data="mocap:/no/such/file.npz")
+    lines = []
+    results = sch.run_rows([("T7", "resfc", 0), ("T8", "both", 0)], settings, "local", jobs=2, retries=1,
+                           log=lines.append, progress=False)
+    assert {s for s, _ in results.values()} == {"failed"}
+    assert sum("resubmitting" in line for line in lines) == 1  # the teacher, once; the student never ran
+    for table, row in (("T7", "resfc"), ("T8", "both")):
+        stored = json.loads((tmp_path / "rows" / table / row / "seed0.error.json").read_text())["records"]
+        assert stored[0]["status"] == "error" and "/no/such/file.npz" in stored[0]["note"]
+        assert stored[0]["executor"] == "local"
+    teacher_note = json.loads((tmp_path / "rows" / "T7" / "resfc" / "seed0.error.json").read_text())
+    assert "after 2 attempt(s)" in teacher_note["records"][0]["note"]
+    # the notebooks' collection step reports the stored error instead of training on the spot
+    recs = rp.run_table("T8", profile="smoke", data="mocap:/no/such/file.npz", device="cpu", out_dir=tmp_path,
+                        overrides=TINY, rows=["both"], log=None, compute=False)
+    assert recs[0]["status"] == "error" and "needs teacher-" in recs[0]["note"]
+    assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").glob("*/metrics.json"))
+
+
+def test_workers_are_pinned_one_per_gpu():
+    assert sch.worker_gpus(4, [0, 1, 2, 3]) == [0, 1, 2, 3]
+    assert sch.worker_gpus(3, [0, 1]) == [0, 1, 0]
+    assert sch.worker_gpus(2, []) == []
+    assert sch.visible_gpus("cpu") == [] and sch.visible_gpus("cuda:1") == []
+
+
+def test_slurm_options_reach_the_sbatch_script(tmp_path, monkeypatch):
+    with pytest.raises(RuntimeError, match="sbatch/srun not found"):  # no cluster here: a clear refusal
+        rp.reproduce(executor="slurm", out=tmp_path / "never", log=None)
+    assert not (tmp_path / "never").exists()
+    bin_dir = tmp_path / "bin"  # submitit only looks for srun before it writes a script
+    bin_dir.mkdir()
+    (bin_dir / "srun").write_text("#!/bin/sh\nexit 0\n")
+    (bin_dir / "srun").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    backend = sch.SubmititBackend(tmp_path, "slurm", _settings(tmp_path, device="auto"), "v1", "paper",
+                                  partition="gpu", time_min=90, mem_gb=32, slurm_extra={"account": "mylab"},
+                                  log=lambda *a: None)
+    script = backend.executor._executor._make_submission_file_text("python -m x", "uid")
+    for expected in ("--partition=gpu", "--time=90", "--mem=32GB", "--gpus-per-node=1", "--cpus-per-task=8",
+                     "--account=mylab"):
+        assert expected in script, (expected, script)
+    cpu = sch.SubmititBackend(tmp_path, "slurm", _settings(tmp_path, device="cpu"), "v1", "smoke", log=lambda *a: None)
+    assert "--gpus-per-node" not in cpu.executor._executor._make_submission_file_text("python -m x", "uid")
+
+
+def test_command_line_parallel_arguments():
+    import argparse
+    parser = argparse.ArgumentParser()
+    rp.add_arguments(parser)
+    args = parser.parse_args(["--jobs", "4", "--executor", "slurm", "--partition", "gpu", "--time", "600",
+                              "--slurm-set", "account=mylab", "--slurm-set", "qos=high", "--retries", "1"])
+    assert (args.jobs, args.executor, args.partition, args.time, args.retries) == (4, "slurm", "gpu", 600, 1)
+    assert rp._parse_slurm_set(args.slurm_set) == {"account": "mylab", "qos": "high"}
+    with pytest.raises(ValueError, match="--slurm-set"):
+        rp._parse_slurm_set(["account"])
+    with pytest.raises(ValueError, match="--jobs"):
+        rp.reproduce(jobs=0, out="/nonexistent/never", log=None)
+    with pytest.raises(ValueError, match="--executor"):
+        rp.reproduce(executor="kubernetes", out="/nonexistent/never", log=None)
+
+
+def _reproduce_cli(out, *extra):
+    cmd = [sys.executable, "-m", "itespy", "reproduce", "--profile", "smoke", "--only", "T7", "--device", "cpu",
+           "--out", str(out), "--executor", "submitit-local", "--poll", "0.3"]
+    for key, value in {**TINY, "max_train": 1024, "teacher_epochs": 4}.items():
+        cmd += ["--set", f"{key}={value}"]
+    return cmd + list(extra)
+
+
+def test_submitit_runner_killed_mid_wait_picks_its_jobs_up_again(tmp_path):
+    out = tmp_path / "out"
+    state_path = out / "jobs" / "state.json"
+    first = subprocess.Popen(_reproduce_cli(out), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (state_path.exists() and len(json.loads(state_path.read_text())) == 2):
+        assert first.poll() is None, first.stdout.read()
+        time.sleep(0.2)
+    first.send_signal(signal.SIGKILL)  # the runner dies mid-wait; its submitted jobs do not
+    first.wait()
+    submitted = json.loads(state_path.read_text())
+    assert {s["status"] for s in submitted.values()} == {"submitted"}
+    job_ids = {tid: s["job_id"] for tid, s in submitted.items()}
+    assert any(rp._pid_alive(int(j)) for j in job_ids.values()), "the jobs ended before the runner was killed"
+
+    second = subprocess.run(_reproduce_cli(out), cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stdout + second.stderr
+    log = second.stdout + second.stderr
+    assert "submitted by an earlier run; waiting for it" in log  # waited for, never resubmitted
+    state = json.loads(state_path.read_text())
+    assert {tid: s["job_id"] for tid, s in state.items()} == job_ids
+    assert all(s["attempts"] == 1 for s in state.values())
+    assert "submitted T7" not in log and "submitted teacher" not in log
+    records = json.loads((out / "results.json").read_text())["records"]
+    assert {(r["row"], r["status"]) for r in records} == {("agcn", "ok"), ("resfc", "ok")}
+    assert sorted(p.name for p in (out / "jobs" / "submitit").iterdir() if p.name.isdigit()) == sorted(job_ids.values())
+
+
+def test_a_job_lock_left_on_another_node_is_taken_over_once_stale(tmp_path):
+    lock = tmp_path / "teacher-x.lock"
+    lock.write_text(json.dumps({"pid": 12345, "host": "node-that-died", "started": "then"}))
+    assert not rp._try_lock(lock, stale_after=60)  # fresh: its holder may be alive on that node
+    old = time.time() - 120
+    os.utime(lock, (old, old))
+    assert rp._try_lock(lock, stale_after=60)  # not refreshed for 2 min: stale, taken over
+    assert json.loads(lock.read_text())["pid"] == os.getpid()
+    lock.unlink()
+    # a held lock is refreshed by its heartbeat, so that other nodes do not take it over
+    with rp._job_lock(lock, heartbeat=0.05):
+        os.utime(lock, (old, old))
+        time.sleep(0.3)
+        assert time.time() - lock.stat().st_mtime < 5
+    assert not lock.exists()

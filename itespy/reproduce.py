@@ -564,9 +564,11 @@ def _check_inputs(profile, variant, overrides, data, test_data, device):
     resolve_device(device)
 
 
-def execute_notebook(source: Path, target: Path, parameters: dict, timeout: int | None = None) -> dict:
+def execute_notebook(source: Path, target: Path, parameters: dict, timeout: int | None = None,
+                     threads: int | None = None) -> dict:
     """Execute ``source`` with papermill into ``target`` (written in place only when done); returns a status
-    dict ``{'notebook', 'status': 'ok'|'failed', 'seconds', 'executed', 'cell', 'error', 'source'}``."""
+    dict ``{'notebook', 'status': 'ok'|'failed', 'seconds', 'executed', 'cell', 'error', 'source'}``.
+    ``threads``: the kernel's torch threads (through ``OMP_NUM_THREADS``, which torch reads when it starts)."""
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
@@ -575,8 +577,11 @@ def execute_notebook(source: Path, target: Path, parameters: dict, timeout: int 
     status = {"notebook": source.name, "status": "ok", "executed": str(target), "cell": None, "error": None,
               "source": None, "tables": parameters.get("tables")}
     t0 = time.time()
-    env_before = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join([str(REPO)] + ([env_before] if env_before else []))
+    env_before = {k: os.environ.get(k) for k in ("PYTHONPATH", "OMP_NUM_THREADS")}
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(REPO)] + ([env_before["PYTHONPATH"]]
+                                                              if env_before["PYTHONPATH"] else []))
+    if threads:
+        os.environ["OMP_NUM_THREADS"] = str(threads)
     try:
         pm.execute_notebook(str(source), str(running), parameters=parameters, cwd=str(source.parent),
                             kernel_name="python3", progress_bar=False, log_output=False,
@@ -587,10 +592,11 @@ def execute_notebook(source: Path, target: Path, parameters: dict, timeout: int 
     except Exception as exc:  # noqa: BLE001 -- missing file, kernel death, timeout...
         status.update(status="failed", error=f"{type(exc).__name__}: {exc}")
     finally:
-        if env_before is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = env_before
+        for key, value in env_before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
         if running.exists():
             os.replace(running, target)
     status["seconds"] = round(time.time() - t0, 1)
@@ -667,11 +673,27 @@ def _write_results(out: Path, new_records: list, claims=None, notebooks=None, ru
     return data
 
 
+@contextmanager
+def _torch_threads(threads: int | None):
+    """This process's torch threads set to ``threads`` (when given) for the block (extra seeds run here)."""
+    if not threads:
+        yield
+        return
+    import torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def reproduce(profile: str = "smoke", only=None, data: str = "synthetic", device: str = "auto", out=None,
               force: bool = False, seeds: int | None = None, overrides: dict | None = None, variant: str = "paper",
               test_data: str | None = None, cache_dir=None, notebooks_dir=None, timeout: int | None = None,
               report_figures_dir=None, log=print, jobs: int = 1, executor: str = "local", retries: int | None = None,
-              slurm: dict | None = None, poll: float | None = None, progress: bool = True) -> dict:
+              slurm: dict | None = None, poll: float | None = None, progress: bool = True,
+              threads: int | None = None) -> dict:
     """Run the notebooks of the selected tables, extra seeds for close claims, then write results.json,
     REPORT.md and figures into ``out``. Returns {'out', 'records', 'claims', 'notebooks', 'seconds', 'failed'}.
 
@@ -685,6 +707,8 @@ def reproduce(profile: str = "smoke", only=None, data: str = "synthetic", device
     if not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"--jobs: expected a positive number of workers, got {jobs!r}")
     retries = scheduler.DEFAULT_RETRIES if retries is None else retries
+    if threads is not None and (not isinstance(threads, int) or threads < 1):
+        raise ValueError(f"--threads: expected a positive number of torch threads, got {threads!r}")
     if retries < 0:
         raise ValueError(f"--retries: expected 0 or more, got {retries}")
     scheduled = jobs > 1 or executor != "local"
@@ -709,15 +733,16 @@ def reproduce(profile: str = "smoke", only=None, data: str = "synthetic", device
     run = {"id": uuid.uuid4().hex[:12], "started": _now(), "profile": profile, "variant": variant, "data": data,
            "test_data": test_data, "device": device, "tables": tables, "seeds": n_seeds, "overrides": overrides,
            "force": force, "itespy": __version__, "code_version": code_version(), "pid": os.getpid()}
-    run.update(executor=executor, parallel_jobs=jobs)
+    run.update(executor=executor, parallel_jobs=jobs, threads=threads)
     settings = scheduler.row_settings(profile, data, device, out, cache, overrides, variant, test_data, token)
 
     def compute_rows(items):
         """The scheduler's pass over ``items`` (table, row, seed) before the notebooks collect them."""
         if scheduled:
-            scheduler.run_rows(items, settings, executor, jobs, retries, out / "jobs", slurm, poll, log, progress)
+            scheduler.run_rows(items, settings, executor, jobs, retries, out / "jobs", slurm, poll, log, progress,
+                               threads)
 
-    with OutLock(out):
+    with OutLock(out), _torch_threads(threads):
         statuses = []
         compute_rows([(t, r, 0) for t in tables for r in ex.get_table(t).row_ids])
         earlier = {n["notebook"]: n for n in _read_results(out / "results.json").get("notebooks", [])}
@@ -738,7 +763,7 @@ def reproduce(profile: str = "smoke", only=None, data: str = "synthetic", device
                 statuses.append({**previous, "reused": True})
                 continue
             log(f"notebook {stem}.ipynb: tables {', '.join(selected)}")
-            status = execute_notebook(source, out / "notebooks" / f"{stem}.ipynb", params, timeout)
+            status = execute_notebook(source, out / "notebooks" / f"{stem}.ipynb", params, timeout, threads)
             status["key"] = key
             statuses.append(status)
             if status["status"] == "ok":
@@ -984,6 +1009,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     par.add_argument("--executor", choices=("local", "slurm", "submitit-local"), default="local",
                      help="local: this machine; slurm: one Slurm job per row via submitit; submitit-local: the "
                           "Slurm path without a cluster (submitit's local executor)")
+    par.add_argument("--threads", type=int, help="torch threads per training process (notebook kernel or worker); "
+                     "default: all cores (serial) or cores / N (--jobs N). Same threads, same numbers")
     par.add_argument("--retries", type=int, help="resubmit a failed job this many times (default 2)")
     par.add_argument("--partition", help="Slurm partition")
     par.add_argument("--gpus", type=int, help="GPUs per Slurm job (default 1; 0 with --device cpu)")
@@ -1006,7 +1033,8 @@ def run_from_args(args) -> int:
                        force=args.force, seeds=args.seeds, overrides=overrides, variant=args.variant,
                        test_data=args.test_data, cache_dir=args.cache, timeout=args.timeout,
                        jobs=getattr(args, "jobs", 1), executor=getattr(args, "executor", "local"),
-                       retries=getattr(args, "retries", None), slurm=slurm, poll=getattr(args, "poll", None))
+                       retries=getattr(args, "retries", None), slurm=slurm, poll=getattr(args, "poll", None),
+                       threads=getattr(args, "threads", None))
     for c in result["claims"]:
         print(ex.claim_result_text(c).splitlines()[0])
     if getattr(args, "publish", None):

@@ -88,7 +88,9 @@ def plan(items, settings: dict) -> list:
             if not t.rows and rp._done(Path(s["cache_dir"]) / tid, s["force_token"])}
     for task in students.values():
         task.needs = tuple(n for n in task.needs if n not in done)
-    return [t for tid, t in teachers.items() if tid not in done] + list(students.values())
+    waiting = {tid: sum(tid in t.needs for t in students.values()) for tid in teachers}
+    first = sorted((t for tid, t in teachers.items() if tid not in done), key=lambda t: -waiting[t.id])
+    return first + list(students.values())  # the teacher most students wait for goes first
 
 
 def execute_task(task: Task, settings: dict, code_version: str | None = None, threads: int | None = None) -> dict:
@@ -140,10 +142,12 @@ def visible_gpus(device: str) -> list:
     return list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
 
 
-def worker_threads(jobs: int) -> int:
-    """Torch threads per local worker: ``OMP_NUM_THREADS`` when set, else the cores shared out evenly.
-    (Results are bit-identical to a serial run with the same number of threads; another thread count
-    changes the order of floating-point sums, and the numbers in their last digits.)"""
+def worker_threads(jobs: int, threads: int | None = None) -> int:
+    """Torch threads per local worker: ``threads`` (``--threads``), else ``OMP_NUM_THREADS``, else the cores
+    shared out evenly. Results are bit-identical to a serial run with the same number of threads; another
+    thread count changes the order of floating-point sums, and short trainings amplify that (docs/cluster.md)."""
+    if threads:
+        return threads
     try:
         return max(1, int(os.environ["OMP_NUM_THREADS"]))
     except (KeyError, ValueError):
@@ -160,10 +164,10 @@ class LocalBackend:
 
     name = "local"
 
-    def __init__(self, jobs: int, settings: dict, code_version: str, log=print):
+    def __init__(self, jobs: int, settings: dict, code_version: str, log=print, threads: int | None = None):
         self.jobs, self.settings, self.code_version, self.log = jobs, settings, code_version, log
         self.gpus = worker_gpus(jobs, visible_gpus(settings["device"]))
-        self.threads = worker_threads(jobs)
+        self.threads = worker_threads(jobs, threads)
         self.pool = None
         if self.gpus:
             log(f"{jobs} worker(s) on GPU(s) {', '.join(map(str, self.gpus))}")
@@ -230,12 +234,14 @@ class SubmititBackend:
     """One Slurm job per task (``cluster="slurm"``), or submitit's local executor (``cluster="local"``)."""
 
     def __init__(self, folder: Path, cluster: str, settings: dict, code_version: str, profile: str,
-                 partition=None, gpus=None, time_min=None, mem_gb=None, cpus=None, slurm_extra=None, log=print):
+                 partition=None, gpus=None, time_min=None, mem_gb=None, cpus=None, slurm_extra=None, log=print,
+                 threads: int | None = None):
         import submitit
         self.name = "slurm" if cluster == "slurm" else "submitit-local"
         self.folder, self.cluster, self.settings, self.code_version = Path(folder), cluster, settings, code_version
         d_time, d_mem, d_cpus = SLURM_DEFAULTS.get(profile, SLURM_DEFAULTS["paper"])
         self.cpus = cpus or d_cpus
+        self.threads = threads or self.cpus
         if gpus is None:
             gpus = 0 if (cluster != "slurm" or settings["device"] == "cpu") else 1
         self.executor = submitit.AutoExecutor(folder=str(self.folder / "%j"), cluster=cluster)
@@ -254,7 +260,7 @@ class SubmititBackend:
             + f"; logs in {self.folder}")
 
     def submit(self, task: Task):
-        return self.executor.submit(_task_call(), task, self.settings, self.code_version, self.cpus)
+        return self.executor.submit(_task_call(), task, self.settings, self.code_version, self.threads)
 
     def job_id(self, job):
         return str(job.job_id)
@@ -382,7 +388,7 @@ def _read_state(path: Path) -> dict:
 
 def run_rows(items, settings: dict, executor: str = "local", jobs: int = 1, retries: int = DEFAULT_RETRIES,
              state_dir=None, slurm: dict | None = None, poll: float | None = None, log=print,
-             progress: bool = True) -> dict:
+             progress: bool = True, threads: int | None = None) -> dict:
     """Compute the ``(table, row, seed)`` items with a backend; rows whose task failed get error records in
     ``rows/<table>/<row>/seed<k>.error.json`` naming the job. Returns {task id: (status, message)}."""
     if executor not in EXECUTORS:
@@ -398,11 +404,11 @@ def run_rows(items, settings: dict, executor: str = "local", jobs: int = 1, retr
     state_dir = Path(state_dir or Path(settings["rows_dir"]).parent / "jobs")
     version = rp.code_version()
     if executor == "local":
-        backend = LocalBackend(jobs, settings, version, log)
+        backend = LocalBackend(jobs, settings, version, log, threads)
         max_running = 0
     else:
         backend = SubmititBackend(state_dir / "submitit", "slurm" if executor == "slurm" else "local", settings,
-                                  version, settings["profile"], log=log, **(slurm or {}))
+                                  version, settings["profile"], log=log, threads=threads, **(slurm or {}))
         max_running = jobs if jobs > 1 else 0
     try:
         results = run_tasks(tasks, backend, state_dir / "state.json", retries, max_running, poll, log, progress)

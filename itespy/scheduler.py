@@ -118,7 +118,7 @@ def execute_task(task: Task, settings: dict, code_version: str | None = None, th
         import torch
         if torch.cuda.is_available():
             device = torch.cuda.get_device_name(torch.cuda.current_device())
-    return {"lines": lines, "seconds": round(time.time() - t_start, 1), "host": socket.gethostname(), "device": device}
+    return {"lines": lines, "seconds": round(time.time() - t_start, 3), "host": socket.gethostname(), "device": device}
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -49,7 +49,8 @@ REPORT_FIGURES_DIR = REPO / "figures" / "report"
 RESULTS_FORMAT = "itespy-reproduce/1"
 
 # Source files that do not change what a trained model or a metric is (excluded from the code version).
-_CODE_EXCLUDE = {"experiments.py", "reproduce.py", "scheduler.py", "viz.py", "cli.py", "__main__.py", "predict.py", "summary.py"}
+_CODE_EXCLUDE = {"experiments.py", "reproduce.py", "scheduler.py", "viz.py", "cli.py", "__main__.py", "predict.py",
+                 "summary.py"}
 # Config fields that do not change a result (the device is recorded, not hashed; eval batching is exact).
 RUN_FIELDS = ("device", "eval_batch_size", "extra")
 # Fields only stage 2 reads: reset to defaults in a teacher job so that every student shares its teacher.

@@ -88,9 +88,13 @@ def plan(items, settings: dict) -> list:
             if not t.rows and rp._done(Path(s["cache_dir"]) / tid, s["force_token"])}
     for task in students.values():
         task.needs = tuple(n for n in task.needs if n not in done)
+    # Priority order (a free worker takes the first ready task): teachers that students wait for (most
+    # waiting first), then the students, then teachers nobody waits for. Students, the longest trainings,
+    # thus start as soon as their teacher is done instead of queueing behind every other teacher.
     waiting = {tid: sum(tid in t.needs for t in students.values()) for tid in teachers}
-    first = sorted((t for tid, t in teachers.items() if tid not in done), key=lambda t: -waiting[t.id])
-    return first + list(students.values())  # the teacher most students wait for goes first
+    left = sorted((t for tid, t in teachers.items() if tid not in done), key=lambda t: -waiting[t.id])
+    return ([t for t in left if waiting[t.id]] + list(students.values())
+            + [t for t in left if not waiting[t.id]])
 
 
 def execute_task(task: Task, settings: dict, code_version: str | None = None, threads: int | None = None) -> dict:
@@ -405,7 +409,7 @@ def run_rows(items, settings: dict, executor: str = "local", jobs: int = 1, retr
     version = rp.code_version()
     if executor == "local":
         backend = LocalBackend(jobs, settings, version, log, threads)
-        max_running = 0
+        max_running = jobs  # hand a worker its next task only when it is free: the priority order decides
     else:
         backend = SubmititBackend(state_dir / "submitit", "slurm" if executor == "slurm" else "local", settings,
                                   version, settings["profile"], log=log, threads=threads, **(slurm or {}))

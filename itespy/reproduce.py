@@ -9,8 +9,9 @@ Three layers, each usable alone:
 * **rows** -- :func:`run_row` ``(table, row, profile, data, device, seed, cache_dir, rows_dir, ...) -> records``
   trains (or loads) what one row needs, evaluates it and writes its records to
   ``OUT/rows/<table>/<row>/seed<k>.json`` (atomically). A row with a finished result for the same
-  configuration and code is not recomputed. Rows are independent, file-based units of work: a scheduler
-  (processes, Slurm) can run any subset in any order into one ``OUT``. :func:`run_table` runs a table's rows.
+  configuration and code is not recomputed. Rows are independent, file-based units of work:
+  :mod:`itespy.scheduler` (``--jobs N``, ``--executor slurm``) runs them in worker processes or Slurm jobs
+  into one ``OUT``, in any order. :func:`run_table` runs a table's rows.
 * **runner** -- :func:`reproduce` executes the table notebooks (notebooks/05-08) with papermill, keeping
   each executed copy in ``OUT/notebooks/``; then adds seeds to the rows of close claims, and writes
   ``OUT/results.json``, ``OUT/REPORT.md`` and ``OUT/figures/*.png``. A failing notebook is reported with its

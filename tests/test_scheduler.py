@@ -205,8 +205,10 @@ def test_command_line_parallel_arguments():
     parser = argparse.ArgumentParser()
     rp.add_arguments(parser)
     args = parser.parse_args(["--jobs", "4", "--executor", "slurm", "--partition", "gpu", "--time", "600",
-                              "--slurm-set", "account=mylab", "--slurm-set", "qos=high", "--retries", "1"])
+                              "--slurm-set", "account=mylab", "--slurm-set", "qos=high", "--retries", "1",
+                              "--threads", "2"])
     assert (args.jobs, args.executor, args.partition, args.time, args.retries) == (4, "slurm", "gpu", 600, 1)
+    assert args.threads == 2
     assert rp._parse_slurm_set(args.slurm_set) == {"account": "mylab", "qos": "high"}
     with pytest.raises(ValueError, match="--slurm-set"):
         rp._parse_slurm_set(["account"])
@@ -214,6 +216,8 @@ def test_command_line_parallel_arguments():
         rp.reproduce(jobs=0, out="/nonexistent/never", log=None)
     with pytest.raises(ValueError, match="--executor"):
         rp.reproduce(executor="kubernetes", out="/nonexistent/never", log=None)
+    with pytest.raises(ValueError, match="--threads"):
+        rp.reproduce(threads=0, out="/nonexistent/never", log=None)
 
 
 def _reproduce_cli(out, *extra):

@@ -809,6 +809,8 @@ def reproduce(profile: str = "smoke", only=None, data: str = "synthetic", device
         run["flat_baseline"] = flat_baseline(profile, data, variant, overrides)
         figures = write_figures(out, tables, values, profile, report_figures_dir)
         run.update(finished=_now(), seconds=round(time.time() - t_start, 1))
+        if scheduled:
+            run["tasks"] = scheduler.state_summary(out / "jobs" / "state.json")
         results = _write_results(out, load_records(out), claims=claims, notebooks=statuses, run=run)
         report = report_markdown(tables, values, claims, statuses, run, figures, out)
         atomic_write_text(out / "REPORT.md", report)
@@ -893,7 +895,16 @@ def report_markdown(tables, values: dict, claims: list, statuses: list, run: dic
              f"`{run.get('test_data') or 'none (dev-data test split)'}` · device {run['device']}",
              f"* seeds: up to {run['seeds']} (extra seeds only for the rows of close claims) · itespy "
              f"{run['itespy']} · code version {run['code_version']} · {run['finished']} · wall time of this "
-             f"invocation {run['seconds']:.0f} s (rows finished earlier are reused)", ""]
+             f"invocation {run['seconds']:.0f} s (rows finished earlier are reused)"]
+    if run.get("tasks"):
+        tk = run["tasks"]
+        how = (f"{run.get('parallel_jobs')} local worker process(es)" if run.get("executor") == "local"
+               else f"{run.get('executor')} jobs")
+        lines.append(f"* rows computed by {how}: {tk['done']} training task(s) done"
+                     + (f", {tk['failed']} failed" if tk["failed"] else "")
+                     + f", {tk['seconds'] / 3600:.2f} worker-hours over the runs into this folder (longest "
+                     f"task {tk['longest']:.0f} s; `jobs/state.json`)")
+    lines.append("")
     if profile in ("smoke", "tutorial") or overrides:
         lines += [f"> **Scaled-down run.** The {profile} profile{' with overrides' if overrides else ''} trains on a "
                   "fraction of the data for a few epochs (the paper: full Human3.6M, 40 + 30 epochs), so the "

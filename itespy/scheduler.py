@@ -382,6 +382,16 @@ def run_tasks(tasks: list, backend, state_path: Path, retries: int = DEFAULT_RET
     return results
 
 
+def state_summary(path) -> dict | None:
+    """Totals of a run's ``jobs/state.json``: tasks done / failed, worker seconds in all, the longest task."""
+    state = _read_state(path)
+    if not state:
+        return None
+    seconds = [e.get("seconds") or 0.0 for e in state.values() if e.get("status") == "done"]
+    return {"done": len(seconds), "failed": sum(e.get("status") == "failed" for e in state.values()),
+            "seconds": round(sum(seconds), 1), "longest": max(seconds, default=0.0)}
+
+
 def _read_state(path: Path) -> dict:
     try:
         data = json.loads(Path(path).read_text())

@@ -143,6 +143,8 @@ def test_parallel_workers_give_the_serial_results(tmp_path):
     assert "compute = False" in "".join(params["source"])
     state = json.loads((tmp_path / "parallel" / "jobs" / "state.json").read_text())
     assert {s["status"] for s in state.values()} == {"done"} and all(s["seconds"] > 0 for s in state.values())
+    assert "rows computed by 2 local worker process(es): 7 training task(s) done" in \
+        (tmp_path / "parallel" / "REPORT.md").read_text()
 
     # a rerun finds every row finished: nothing is planned, nothing retrained
     mtimes = {p: p.stat().st_mtime_ns for p in (tmp_path / "parallel").rglob("metrics.json")}

@@ -1033,6 +1033,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     par.add_argument("--cpus", type=int, help="CPUs per Slurm job (default per profile: 2/4/8)")
     par.add_argument("--slurm-set", action="append", metavar="KEY=VALUE", dest="slurm_set",
                      help="any other sbatch option, e.g. --slurm-set account=mylab --slurm-set qos=high (repeatable)")
+    par.add_argument("--plan", action="store_true", help="print the trainings the run still needs (what --jobs "
+                     "or --executor would start, in priority order, with what each waits for) and exit")
     par.add_argument("--poll", type=float, help="seconds between job-state checks (default: local 0.5, slurm 30)")
 
 
@@ -1042,6 +1044,15 @@ def run_from_args(args) -> int:
     slurm = {"partition": getattr(args, "partition", None), "gpus": getattr(args, "gpus", None),
              "time_min": getattr(args, "time", None), "mem_gb": getattr(args, "mem", None),
              "cpus": getattr(args, "cpus", None), "slurm_extra": _parse_slurm_set(getattr(args, "slurm_set", None))}
+    if getattr(args, "plan", False):
+        from . import scheduler
+        out = Path(args.out or f"runs/reproduce-{args.profile}")
+        settings = scheduler.row_settings(args.profile, args.data, args.device, out, args.cache, overrides,
+                                          args.variant, args.test_data)
+        tables = ex.parse_only(args.only)
+        print(scheduler.plan_text(scheduler.plan([(t, r, 0) for t in tables for r in ex.get_table(t).row_ids],
+                                                 settings)))
+        return 0
     result = reproduce(profile=args.profile, only=args.only, data=args.data, device=args.device, out=args.out,
                        force=args.force, seeds=args.seeds, overrides=overrides, variant=args.variant,
                        test_data=args.test_data, cache_dir=args.cache, timeout=args.timeout,

@@ -97,6 +97,18 @@ def plan(items, settings: dict) -> list:
             + [t for t in left if not waiting[t.id]])
 
 
+def plan_text(tasks: list) -> str:
+    """The plan as text: one line per task in priority order, with the rows it computes and what it waits for."""
+    if not tasks:
+        return "nothing to train: every selected row is finished (or trains nothing)"
+    n_rows = sum(len(t.rows) for t in tasks)
+    lines = [f"{len(tasks)} training(s) for {n_rows} row(s), in priority order:"]
+    for i, t in enumerate(tasks, 1):
+        rows = ", ".join(f"{a}:{b}" + (f" (seed {c})" if c else "") for a, b, c in t.rows) or "(no row of its own)"
+        lines.append(f"{i:3d}. {t.id}  {rows}" + (f"  <- waits for {', '.join(t.needs)}" if t.needs else ""))
+    return "\n".join(lines)
+
+
 def execute_task(task: Task, settings: dict, code_version: str | None = None, threads: int | None = None) -> dict:
     """Run one task in this process (what a worker or a Slurm job does).
     Returns {'lines': one line per row, 'seconds': wall time, 'host', 'device'}."""

@@ -285,3 +285,14 @@ def test_a_preempted_slurm_job_is_requeued_with_the_same_call(tmp_path):
     task = sch.Task("teacher-x", [("T7", "resfc", 0)], teacher_of=("T7", "resfc", 0))
     again = call.checkpoint(task, _settings(tmp_path), "v1", 2)
     assert again.function is call and again.args == (task, _settings(tmp_path), "v1", 2)
+
+
+def test_plan_option_prints_the_trainings_and_trains_nothing(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert rp.main(["--profile", "paper", "--data", "h36m:/data/h36m", "--out", str(out), "--plan"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("28 training(s) for 37 row(s), in priority order:")
+    lines = text.splitlines()[1:]
+    assert "T1:ites_t_gt" in lines[0] and "F6:K12" in lines[0]  # the default teacher comes first
+    assert "T1:ites_ts_img  <- waits for teacher-" in text  # the CPN column has its own teacher and student
+    assert not out.exists()

@@ -230,9 +230,15 @@ class LocalBackend:
     def attach(self, job_id):
         return None
 
-    def close(self):
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+    def close(self, abort: bool = False):
+        """Wait for the workers to exit; ``abort`` (Ctrl-C) stops them mid-task (their trainings resume
+        from the last epoch checkpoint on the next run)."""
+        if self.pool is None:
+            return
+        if abort:
+            for proc in list(getattr(self.pool, "_processes", {}).values()):
+                proc.terminate()
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _task_call():
@@ -306,8 +312,8 @@ class SubmititBackend:
             return "ok", job.result()
         return "failed", f"job {job.job_id}: {_first_lines(str(exc), last=True)} (log: {job.paths.stderr})"
 
-    def close(self):
-        pass
+    def close(self, abort: bool = False):
+        pass  # jobs outlive the runner on purpose: the next run collects them
 
 
 def _first_lines(text: str, n: int = 3, last: bool = False) -> str:
@@ -438,8 +444,13 @@ def run_rows(items, settings: dict, executor: str = "local", jobs: int = 1, retr
         max_running = jobs if jobs > 1 else 0
     try:
         results = run_tasks(tasks, backend, state_dir / "state.json", retries, max_running, poll, log, progress)
-    finally:
-        backend.close()
+    except BaseException:  # Ctrl-C or a runner error: stop local workers; Slurm jobs go on
+        backend.close(abort=True)
+        if executor != "local":
+            log(f"runner stopped: submitted jobs keep running; run the same command again to collect them "
+                f"(job ids: {state_dir / 'state.json'})")
+        raise
+    backend.close()
     by_id = {t.id: t for t in tasks}
     s = settings
     for tid, (status, message) in results.items():

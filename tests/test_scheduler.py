@@ -296,3 +296,14 @@ def test_plan_option_prints_the_trainings_and_trains_nothing(tmp_path, capsys):
     assert "T1:ites_t_gt" in lines[0] and "F6:K12" in lines[0]  # the default teacher comes first
     assert "T1:ites_ts_img  <- waits for teacher-" in text  # the CPN column has its own teacher and student
     assert not out.exists()
+
+
+def test_stopping_the_runner_stops_its_local_workers(tmp_path):
+    backend = sch.LocalBackend(1, _settings(tmp_path), "v1", log=lambda *a: None)
+    future = backend._pool().submit(time.sleep, 60)  # a worker busy with a long task
+    while not future.running():
+        time.sleep(0.05)
+    workers = list(backend.pool._processes.values())
+    t0 = time.time()
+    backend.close(abort=True)  # what Ctrl-C does: no waiting for the task to end
+    assert time.time() - t0 < 30 and all(not p.is_alive() for p in workers)

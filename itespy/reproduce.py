@@ -466,6 +466,28 @@ def run_table(table_id: str, profile: str = "smoke", data: str = "synthetic", de
     return records
 
 
+def row_jobs(table_id: str, row_id: str, profile: str, data: str, device: str = "auto", variant: str = "paper",
+             overrides: dict | None = None, seed: int = 0) -> tuple:
+    """(teacher job, student job or None): the cache jobs a row trains, named as ``ensure_teacher`` /
+    ``ensure_student`` name them; the teacher job is None for a student trained without L_KD."""
+    row = ex.get_table(table_id).row(row_id)
+    cfg = ex.row_config(table_id, row_id, profile, data, seed, device, variant, dict(overrides or {}))
+    teacher = f"teacher-{job_key(teacher_config(cfg))}" if (row.model == "teacher" or cfg.use_kd) else None
+    student = None if row.model == "teacher" else f"student-{job_key(cfg, teacher)}"
+    return teacher, student
+
+
+def same_model_rows(rows, tables, profile, data, device="auto", variant="paper", overrides=None) -> list:
+    """Rows of ``tables`` (not in ``rows``) that report the same trained model as one of ``rows`` (e.g. Table
+    1's ITES-TS and Table 3's full model)."""
+    def model(t, r):
+        teacher, student = row_jobs(t, r, profile, data, device, variant, overrides)
+        return student or teacher
+    wanted = {model(t, r) for t, r in rows if row_trains(t, r, data)}
+    return [(t, r) for t in tables for r in ex.get_table(t).row_ids
+            if (t, r) not in set(rows) and row_trains(t, r, data) and model(t, r) in wanted]
+
+
 def row_trains(table_id: str, row_id: str, data: str) -> bool:
     """Whether a row trains a model (False for cost rows and rows skipped for lack of data)."""
     t = ex.get_table(table_id)
@@ -782,6 +804,11 @@ def reproduce(profile: str = "smoke", only=None, data: str = "synthetic", device
             if close:
                 log(f"seeds 1..{n_seeds - 1} for {len(close)} row(s) of close claims: "
                     + ", ".join(f"{a}:{b}" for a, b in close))
+                twins = same_model_rows(close, tables, profile, data, device, variant, overrides)
+                if twins:  # the same model in another table: evaluated on the same seeds, so tables agree
+                    log(f"  and {len(twins)} row(s) reporting the same models: "
+                        + ", ".join(f"{a}:{b}" for a, b in twins))
+                close = sorted(set(close) | set(twins))
             compute_rows([(t, r, seed) for seed in range(1, n_seeds) for t, r in close])
             for seed in range(1, n_seeds):
                 for table_id, row_id in close:

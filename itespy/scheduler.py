@@ -73,16 +73,14 @@ def plan(items, settings: dict) -> list:
                 table_id, row_id, seed, s["rows_dir"], s["profile"], s["data"], s["device"], s["overrides"],
                 s["variant"], s["test_data"], s["force_token"]):
             continue
-        row = ex.get_table(table_id).row(row_id)
-        cfg = ex.row_config(table_id, row_id, s["profile"], s["data"], seed, s["device"], s["variant"], s["overrides"])
-        tid = None
-        if row.model == "teacher" or cfg.use_kd:
-            tid = f"teacher-{rp.job_key(rp.teacher_config(cfg))}"  # the cache job name ensure_teacher uses
+        # task ids are the cache job names: rows with the same model (T1 ITES-TS, T3 all ...) share a task
+        tid, sid = rp.row_jobs(table_id, row_id, s["profile"], s["data"], s["device"], s["variant"],
+                               s["overrides"], seed)
+        if tid:
             teacher = teachers.setdefault(tid, Task(tid, teacher_of=(table_id, row_id, seed)))
-            if row.model == "teacher":
+            if sid is None:
                 teacher.rows.append((table_id, row_id, seed))
                 continue
-        sid = f"student-{rp.job_key(cfg, tid)}"  # rows with the same student (T1 ITES-TS, T3 all...) share it
         students.setdefault(sid, Task(sid, needs=(tid,) if tid else ())).rows.append((table_id, row_id, seed))
     done = {tid for tid, t in teachers.items()
             if not t.rows and rp._done(Path(s["cache_dir"]) / tid, s["force_token"])}

@@ -214,3 +214,15 @@ def test_bad_input_fails_before_anything_runs(tmp_path, kwargs, error):
     with pytest.raises(error):
         rp.reproduce(profile="smoke", out=tmp_path / "out", log=lambda *a: None, **kwargs)
     assert not (tmp_path / "out").exists()
+
+
+def test_rows_reporting_the_same_model_are_found():
+    """Extra seeds for a close row also go to the rows of other tables that report the same trained model,
+    so that one model never shows two different seed averages in one report."""
+    twins = rp.same_model_rows([("T3", "all")], ex.TABLE_IDS, "tutorial", "synthetic")
+    assert twins == [("T1", "ites_ts_gt"), ("T2", "ites_ts"), ("T4", "dict_agcn"), ("T6", "lambda_kd_5"),
+                     ("T8", "both")]
+    teachers = rp.same_model_rows([("T7", "resfc")], ex.TABLE_IDS, "tutorial", "synthetic")
+    assert teachers == [("T1", "ites_t_gt"), ("T2", "ites_t"), ("T3", "rep_ric"), ("T5", "lambda_rep_5"),
+                        ("F6", "K12")]
+    assert rp.same_model_rows([("T8", "physical")], ex.TABLE_IDS, "tutorial", "synthetic") == []

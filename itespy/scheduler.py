@@ -276,8 +276,8 @@ class SubmititBackend:
                 params["slurm_additional_parameters"] = dict(slurm_extra)
         self.executor.update_parameters(**params)
         log(f"{self.name}: jobs of {params['timeout_min']} min, {params.get('gpus_per_node', 0)} GPU(s), "
-            f"{params['cpus_per_task']} CPU(s), {params['mem_gb']:g} GB" + (f", partition {partition}" if partition else "")
-            + f"; logs in {self.folder}")
+            f"{params['cpus_per_task']} CPU(s), {params['mem_gb']:g} GB"
+            + (f", partition {partition}" if partition else "") + f"; logs in {self.folder}")
 
     def submit(self, task: Task):
         return self.executor.submit(_task_call(), task, self.settings, self.code_version, self.threads)
@@ -377,7 +377,8 @@ def run_tasks(tasks: list, backend, state_path: Path, retries: int = DEFAULT_RET
                 if status == "ok":  # message: execute_task's summary
                     results[tid] = ("ok", message)
                     save(tid, status="done", seconds=message["seconds"], host=message["host"],
-                         device=message["device"])
+                         device=message["device"],  # total_seconds: over every run of this task
+                         total_seconds=round(state.get(tid, {}).get("total_seconds", 0.0) + message["seconds"], 3))
                     bar.update(len(task.rows))
                     log(f"finished {task.label} in {message['seconds']:.0f} s on {message['host']} "
                         f"({message['device']})")
@@ -403,7 +404,7 @@ def state_summary(path) -> dict | None:
     state = _read_state(path)
     if not state:
         return None
-    seconds = [e.get("seconds") or 0.0 for e in state.values() if e.get("status") == "done"]
+    seconds = [e.get("total_seconds", e.get("seconds")) or 0.0 for e in state.values() if e.get("status") == "done"]
     return {"done": len(seconds), "failed": sum(e.get("status") == "failed" for e in state.values()),
             "seconds": round(sum(seconds), 1), "longest": max(seconds, default=0.0)}
 

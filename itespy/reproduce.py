@@ -849,6 +849,8 @@ def reproduce(profile: str = "smoke", only=None, data: str = "synthetic", device
         if scheduled:
             run["tasks"] = scheduler.state_summary(out / "jobs" / "state.json")
         results = _write_results(out, load_records(out), claims=claims, notebooks=statuses, run=run)
+        same = [r for r in results["runs"] if r.get("profile") == profile and r.get("data") == data]
+        run["all_runs"] = {"runs": len(same), "seconds": round(sum(r.get("seconds") or 0.0 for r in same), 1)}
         report = report_markdown(tables, values, claims, statuses, run, figures, out)
         atomic_write_text(out / "REPORT.md", report)
     failed = [s for s in statuses if s["status"] != "ok"]
@@ -932,7 +934,9 @@ def report_markdown(tables, values: dict, claims: list, statuses: list, run: dic
              f"`{run.get('test_data') or 'none (dev-data test split)'}` · device {run['device']}",
              f"* seeds: up to {run['seeds']} (extra seeds only for the rows of close claims) · itespy "
              f"{run['itespy']} · code version {run['code_version']} · {run['finished']} · wall time of this "
-             f"invocation {run['seconds']:.0f} s (rows finished earlier are reused)"]
+             f"invocation {run['seconds']:.0f} s (rows finished earlier are reused)"
+             + (f"; {run['all_runs']['seconds']:.0f} s over the {run['all_runs']['runs']} runs of this setting into "
+                "this folder" if run.get("all_runs", {}).get("runs", 0) > 1 else "")]
     if run.get("tasks"):
         tk = run["tasks"]
         how = (f"{run.get('parallel_jobs')} local worker process(es)" if run.get("executor") == "local"

@@ -65,7 +65,7 @@ def row_settings(profile="smoke", data="synthetic", device="auto", out=None, cac
 
 
 def plan(items, settings: dict) -> list:
-    """Tasks for the ``(table, row, seed)`` items that still need computing (teacher tasks first)."""
+    """Tasks for the ``(table, row, seed)`` items that still need computing, in priority order."""
     s = settings
     teachers, students = {}, {}
     for table_id, row_id, seed in items:

@@ -245,10 +245,20 @@ def _run_job(cfg: Config, job_dir: Path, stage: str, force_token: str, progress:
         return metrics
 
 
+def teacher_job_name(cfg: Config) -> str:
+    """The cache job (``CACHE/<name>/``) of the teacher ``cfg`` needs."""
+    return f"teacher-{job_key(teacher_config(cfg))}"
+
+
+def student_job_name(cfg: Config, teacher_job: str | None) -> str:
+    """The cache job of the student of ``cfg`` distilled from ``teacher_job`` (None without L_KD)."""
+    return f"student-{job_key(cfg, teacher_job)}"
+
+
 def ensure_teacher(cfg: Config, cache_dir, force_token: str = "", progress: bool = False, log=None):
     """Train (or load) the teacher of ``cfg``. Returns (job dir, metrics.json)."""
     tcfg = teacher_config(cfg)
-    job_dir = Path(cache_dir) / f"teacher-{job_key(tcfg)}"
+    job_dir = Path(cache_dir) / teacher_job_name(cfg)
     if _done(job_dir, force_token):
         return job_dir, json.loads((job_dir / "metrics.json").read_text())
     return job_dir, _run_job(tcfg, job_dir, "teacher", force_token, progress, log=log)
@@ -260,7 +270,7 @@ def ensure_student(cfg: Config, cache_dir, force_token: str = "", progress: bool
     if cfg.use_kd:
         teacher_dir, _ = ensure_teacher(cfg, cache_dir, force_token, progress, log)
         tkey = teacher_dir.name
-    job_dir = Path(cache_dir) / f"student-{job_key(cfg, tkey)}"
+    job_dir = Path(cache_dir) / student_job_name(cfg, tkey)
     if _done(job_dir, force_token):
         return job_dir, json.loads((job_dir / "metrics.json").read_text())
     return job_dir, _run_job(cfg, job_dir, "student", force_token, progress, teacher_dir=teacher_dir, log=log)
@@ -473,8 +483,8 @@ def row_jobs(table_id: str, row_id: str, profile: str, data: str, device: str = 
     ``ensure_student`` name them; the teacher job is None for a student trained without L_KD."""
     row = ex.get_table(table_id).row(row_id)
     cfg = ex.row_config(table_id, row_id, profile, data, seed, device, variant, dict(overrides or {}))
-    teacher = f"teacher-{job_key(teacher_config(cfg))}" if (row.model == "teacher" or cfg.use_kd) else None
-    student = None if row.model == "teacher" else f"student-{job_key(cfg, teacher)}"
+    teacher = teacher_job_name(cfg) if (row.model == "teacher" or cfg.use_kd) else None
+    student = None if row.model == "teacher" else student_job_name(cfg, teacher)
     return teacher, student
 
 
@@ -698,25 +708,6 @@ def _write_results(out: Path, new_records: list, claims=None, notebooks=None, ru
     return data
 
 
-def _seed_row(table_id, row_id, seed, scheduled, profile, data, device, cache, out, overrides, variant, test_data,
-              token, log) -> list:
-    """One extra-seed row: collected (after the scheduler ran it) or computed here; errors become records."""
-    t0 = time.time()
-    if scheduled and row_trains(table_id, row_id, data) and not row_finished(
-            table_id, row_id, seed, out / "rows", profile, data, device, overrides, variant, test_data, token):
-        recs = _uncomputed_records(out / "rows", table_id, row_id, seed, profile, data, variant, overrides,
-                                   test_data)
-    else:
-        try:
-            recs = run_row(table_id, row_id, profile, data, device, seed, cache, out / "rows", overrides, variant,
-                           test_data, token, False, log)
-        except Exception as exc:  # noqa: BLE001
-            recs = error_records(table_id, row_id, seed, profile, data, exc, variant=variant, overrides=overrides,
-                                 user_data=data, test_data=test_data or None)
-    log("  " + _row_line(recs, time.time() - t0))
-    return recs
-
-
 @contextmanager
 def _torch_threads(threads: int | None):
     """This process's torch threads set to ``threads`` (when given) for the block (extra seeds run here)."""
@@ -837,8 +828,9 @@ def reproduce(profile: str = "smoke", only=None, data: str = "synthetic", device
             compute_rows([(t, r, seed) for seed in range(1, n_seeds) for t, r in new])
             for seed in range(1, n_seeds):
                 for table_id, row_id in new:
-                    _write_results(out, _seed_row(table_id, row_id, seed, scheduled, profile, data, device, cache,
-                                                  out, overrides, variant, test_data, token, log))
+                    _write_results(out, run_table(table_id, profile, data, device, seed, out, cache, overrides,
+                                                  variant, test_data, token, [row_id], log=log,
+                                                  compute=not scheduled))
             records = select_records(load_records(out), profile, data, variant, overrides, test_data)
 
         values = ex.aggregate(records)

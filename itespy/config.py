@@ -22,7 +22,7 @@ GRAPHS = ("both", "physical", "nonphysical")
 STAGES = ("teacher", "student", "both")
 INT_FIELDS = ("stride", "num_atoms", "teacher_hidden", "teacher_bottleneck", "teacher_blocks", "student_channels",
               "student_blocks", "cycle_copies", "teacher_epochs", "student_epochs", "batch_size", "lr_decay_every",
-              "root_align_epochs", "seed", "eval_batch_size")
+              "root_align_epochs", "seed", "eval_batch_size", "threads", "val_every")
 OPTIONAL_INT_FIELDS = ("max_train", "max_test")
 BOOL_FIELDS = ("use_rep", "use_ric", "use_kd", "use_rec", "dictionary_bias", "extra_bottleneck", "reference_init")
 FLOAT_FIELDS = ("lambda_rep", "lambda_ric", "lambda_kd", "lambda_rec", "lambda_canon", "lr", "momentum",
@@ -82,7 +82,12 @@ class Config:
     kd_norm: str = "squared"  # "squared" (Eq. 6) or "l1"
     ric_rotation: str = "haar"  # "haar" (uniform SO(3)) or "axis_angle" (angle ~ U[0, π])
     rec_rotation: str = "haar"  # "haar" or "vertical" (about y, angle ~ U[0, 2π])
+    # what is scored and kept
+    teacher_output: str = "lifted"  # teacher 3D: input 2D lifted with its depth (authors' code) | "dictionary"
+    checkpoint: str = "best_val"  # keep the checkpoint best on the validation split (training clips) | "last"
+    val_every: int = 0  # training steps between validation checks; 0 = once per epoch
     # run
+    threads: int = 1  # torch CPU threads of a training: part of the result (float sums), never the machine's
     profile: str = "paper"
     seed: int = 0
     device: str = "auto"
@@ -94,7 +99,8 @@ class Config:
         choices = {"variant": VARIANTS, "teacher": TEACHERS, "teacher_trunk": TEACHER_TRUNKS,
                    "student": STUDENTS, "graph": GRAPHS, "profile": PROFILES,
                    "optimizer": ("sgd", "adam"), "loss_norm": ("squared", "euclidean"), "kd_norm": ("squared", "l1"),
-                   "ric_rotation": ("haar", "axis_angle"), "rec_rotation": ("haar", "vertical")}
+                   "ric_rotation": ("haar", "axis_angle"), "rec_rotation": ("haar", "vertical"),
+                   "teacher_output": ("lifted", "dictionary"), "checkpoint": ("best_val", "last")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"config.{name}: expected one of {allowed}, got {getattr(self, name)!r}")
@@ -103,11 +109,11 @@ class Config:
             if not (value is None and name in OPTIONAL_INT_FIELDS) and not _is_int(value):
                 expected = "an integer or None" if name in OPTIONAL_INT_FIELDS else "an integer"
                 raise ValueError(f"config.{name}: expected {expected}, got {value!r} ({type(value).__name__})")
-        for name in ("teacher_epochs", "student_epochs", "lr_decay_every", "root_align_epochs"):
+        for name in ("teacher_epochs", "student_epochs", "lr_decay_every", "root_align_epochs", "val_every"):
             if getattr(self, name) < 0:
                 raise ValueError(f"config.{name}: expected a number of epochs >= 0, got {getattr(self, name)}")
         for name in ("batch_size", "num_atoms", "cycle_copies", "eval_batch_size", "stride", "teacher_hidden",
-                     "teacher_bottleneck", "teacher_blocks", "student_channels", "student_blocks"):
+                     "teacher_bottleneck", "teacher_blocks", "student_channels", "student_blocks", "threads"):
             if getattr(self, name) < 1:
                 raise ValueError(f"config.{name}: expected a positive integer, got {getattr(self, name)}")
         for name in OPTIONAL_INT_FIELDS:

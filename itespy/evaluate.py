@@ -1,11 +1,15 @@
 """Evaluation of trained teachers and students over a PoseSet, with named metric protocols.
 
-The teacher's prediction is R̂ Ŷt (the canonical pose turned into the input view), the student's is Ŷs;
-both are in model units and are root-centred before the protocols fix the scale against the
-ground truth in millimetres (see itespy.metrics for each protocol)."""
+The student's prediction is Ŷs, its lifting of the input 2D. The teacher's is, by default
+(``teacher_output="lifted"``), the input 2D lifted with the depth of R̂ Ŷt -- as the authors' code scores
+it (../shared/reference/ITES-code-facts.md, Evaluation; docs/paper_vs_code.md). ``teacher_output=
+"dictionary"`` scores R̂ Ŷt itself, a diagnostic that adds the teacher's reprojection error to every joint.
+Both are in model units and are root-centred before the protocols fix the scale against the ground truth
+in millimetres (see itespy.metrics for each protocol)."""
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from .geometry import root_centre
 from .metrics import (PROTOCOLS, depth_flip, evaluate_protocol, flip_best, joint_errors, mpjpe_scaled,
@@ -13,11 +17,33 @@ from .metrics import (PROTOCOLS, depth_flip, evaluate_protocol, flip_best, joint
 from .train import predict
 
 DEFAULT_PROTOCOLS = ("mpjpe_scaled_flip", "p_mpjpe_flip", "n_mpjpe", "mpjpe_scaled", "p_mpjpe", "pck150", "auc")
+TEACHER_OUTPUTS = ("lifted", "dictionary")  # input 2D lifted with the teacher's depth | R̂ Ŷt itself
+TEACHER_OUTPUT_KEY = {"lifted": "lifted_3d", "dictionary": "pose_3d"}
 
 
-def predicted_poses(model, keypoints_2d, device="cpu", batch_size=1024) -> np.ndarray:
-    """Root-centred 3D predictions (N, 17, 3) in model units from a teacher or a student."""
-    return root_centre(predict(model, keypoints_2d, device, batch_size)["pose_3d"])
+def check_teacher_output(teacher_output: str) -> str:
+    if teacher_output not in TEACHER_OUTPUTS:
+        raise ValueError(f"teacher_output: expected one of {TEACHER_OUTPUTS}, got {teacher_output!r}")
+    return teacher_output
+
+
+def predicted_poses(model, keypoints_2d, device="cpu", batch_size=1024, teacher_output="lifted") -> np.ndarray:
+    """Root-centred 3D predictions (N, 17, 3) in model units from a teacher or a student.
+
+    For a teacher, ``teacher_output`` picks its 3D: ``"lifted"`` (default; the input 2D lifted with the
+    depth of R̂ Ŷt, as the authors' code scores and the student distils it) or ``"dictionary"`` (R̂ Ŷt)."""
+    out = predict(model, keypoints_2d, device, batch_size)
+    key = TEACHER_OUTPUT_KEY[check_teacher_output(teacher_output)] if "lifted_3d" in out else "pose_3d"
+    return root_centre(out[key])
+
+
+@torch.no_grad()
+def canonical_spread(teacher, keypoints_2d, device="cpu", batch_size=1024) -> float:
+    """Spread of the teacher's root-centred canonical pose Ŷt across inputs (model units): the standard
+    deviation over the inputs of every joint coordinate, averaged. A collapsed teacher (one canonical pose
+    for every input, which Adam produced in the short profiles) has a spread near 0."""
+    canonical = root_centre(predict(teacher, keypoints_2d, device, batch_size)["canonical"].astype(np.float64))
+    return float(canonical.std(axis=0).mean())
 
 
 def evaluate_predictions(pred, poseset, protocols=DEFAULT_PROTOCOLS) -> dict:
@@ -54,8 +80,14 @@ def evaluate_flat_baseline(poseset, protocols=DEFAULT_PROTOCOLS) -> dict:
     return evaluate_predictions(flat_pose(poseset.keypoints_2d), poseset, protocols)
 
 
-def evaluate_model(model, poseset, device="cpu", protocols=DEFAULT_PROTOCOLS, batch_size=1024) -> dict:
-    return evaluate_predictions(predicted_poses(model, poseset.keypoints_2d, device, batch_size), poseset, protocols)
+def evaluate_model(model, poseset, device="cpu", protocols=DEFAULT_PROTOCOLS, batch_size=1024,
+                   teacher_output="lifted") -> dict:
+    """Metrics of a teacher or student on ``poseset``; a teacher's record also names its ``teacher_output``."""
+    pred = predicted_poses(model, poseset.keypoints_2d, device, batch_size, teacher_output)
+    out = evaluate_predictions(pred, poseset, protocols)
+    if getattr(model, "is_teacher", False):
+        out["teacher_output"] = teacher_output
+    return out
 
 
 def summary_line(metrics: dict) -> str:

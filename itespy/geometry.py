@@ -119,6 +119,15 @@ def lift_with_depth(keypoints_2d: torch.Tensor, depth_offset: torch.Tensor, t: f
     return torch.cat([keypoints_2d * z, depth_offset[..., None]], dim=-1)
 
 
+def lift_with_teacher_depth(keypoints_2d: torch.Tensor, depth: torch.Tensor,
+                            t: float = ROOT_DISTANCE) -> torch.Tensor:
+    """Teacher lifting as the authors' code evaluates it: the input 2D (u, v) and the depth d of the
+    teacher's camera-frame pose R̂ Ŷt -> (u·(t + d), v·(t + d), d) (model units; no depth clamp, as there).
+
+    keypoints_2d: (..., J, 2) model-space 2D; depth: (..., J); returns (..., J, 3)."""
+    return torch.cat([keypoints_2d * (depth[..., None] + t), depth[..., None]], dim=-1)
+
+
 def root_centre(poses, root: int = ROOT):
     """Subtract the root joint (works for numpy arrays and tensors of shape (..., J, D))."""
     return poses - poses[..., root:root + 1, :]

@@ -382,7 +382,8 @@ def run_row(table_id: str, row_id: str, profile: str = "smoke", data: str = "syn
     t0 = time.time()
     base = {"table": t.id, "row": row.id, "label": row.label, "model": row.model, "seed": seed, "profile": profile,
             "variant": variant, "data": spec or data, "user_data": data, "test_data": test_data,
-            "overrides": overrides, "code_version": code_version(), "device": device, "jobs": [], "note": row.note}
+            "overrides": overrides, "code_version": code_version(), "device": device, "threads": cfg.threads,
+            "jobs": [], "note": row.note}
     values, extra = {}, {}
     if spec is None:
         status, base["note"] = "skipped", reason
@@ -1057,8 +1058,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     par.add_argument("--executor", choices=("local", "slurm", "submitit-local"), default="local",
                      help="local: this machine; slurm: one Slurm job per row via submitit; submitit-local: the "
                           "Slurm path without a cluster (submitit's local executor)")
-    par.add_argument("--threads", type=int, help="torch threads per training process (notebook kernel or worker); "
-                     "default: all cores (serial) or cores / N (--jobs N). Same threads, same numbers")
+    par.add_argument("--threads", type=int, help="torch threads of each process (notebook kernel or worker) outside "
+                     "training; default: all cores (serial) or cores / N (--jobs N). A training always runs with its "
+                     "configuration's threads (Config.threads, --set threads=N), so the numbers do not depend on this")
     par.add_argument("--retries", type=int, help="resubmit a failed job this many times (default 2)")
     par.add_argument("--partition", help="Slurm partition")
     par.add_argument("--gpus", type=int, help="GPUs per Slurm job (default 1; 0 with --device cpu)")

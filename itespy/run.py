@@ -10,10 +10,14 @@ import time
 from pathlib import Path
 
 from .config import STAGES, Config
-from .evaluate import evaluate_flat_baseline, evaluate_model
+from .data.validation import validation_split
+from .evaluate import canonical_spread, evaluate_model
 from .io import atomic_write_json, read_json
 from .train import (TEACHER_MODEL_FIELDS, check_keypoints_2d, load_model, resolve_device, run_info, save_model,
-                    train_student, train_teacher)
+                    torch_threads, train_student, train_teacher)
+
+VALIDATION_PROTOCOLS = ("mpjpe_scaled_flip", "p_mpjpe_flip")
+SPREAD_POSES = 1024  # validation inputs over which the canonical pose's spread is measured
 
 
 class RunDirectoryError(RuntimeError):
@@ -42,8 +46,27 @@ def _prepare_dir(out: Path, cfg: Config, resume: bool, overwrite: bool):
     atomic_write_json(config_path, cfg.to_dict())
 
 
+def make_validator(val_set, cfg: Config, device):
+    """validate(model) -> {"mpjpe", "p_mpjpe"[, "spread"]} on the validation split (training clips); the
+    teacher is scored as everywhere else (``cfg.teacher_output``) and its canonical pose's spread is logged,
+    so a collapse (one canonical pose for every input) shows in the history."""
+    def validate(model):
+        r = evaluate_model(model, val_set, device, VALIDATION_PROTOCOLS, cfg.eval_batch_size, cfg.teacher_output)
+        out = {"mpjpe": r["mpjpe_scaled_flip"]["mean"], "p_mpjpe": r["p_mpjpe_flip"]["mean"]}
+        if getattr(model, "is_teacher", False):
+            out["spread"] = canonical_spread(model, val_set.keypoints_2d[:SPREAD_POSES], device)
+        return out
+    return validate
+
+
 def run_experiment(cfg: Config, out_dir, stage: str = "both", splits=None, resume: bool = False,
                    overwrite: bool = False, progress: bool = True, teacher_dir=None) -> dict:
+    with torch_threads(cfg.threads):
+        return _run_experiment(cfg, out_dir, stage, splits, resume, overwrite, progress, teacher_dir)
+
+
+def _run_experiment(cfg: Config, out_dir, stage: str = "both", splits=None, resume: bool = False,
+                    overwrite: bool = False, progress: bool = True, teacher_dir=None) -> dict:
     """Train (the stages asked for) and evaluate. ``splits`` may pass preloaded {'train','test'} PoseSets.
     ``teacher_dir`` reuses a trained teacher from another run (stage 'student'). Returns metrics.json.
 
@@ -82,28 +105,42 @@ def run_experiment(cfg: Config, out_dir, stage: str = "both", splits=None, resum
     _prepare_dir(out, cfg, resume, overwrite)
     atomic_write_json(out / "run_info.json", {**run_info(cfg, device), "stage": stage, "data_meta": _meta(splits)})
     atomic_write_json(out / "normalisation.json", normalisation_record(splits["train"]))
-    train_2d = splits["train"].keypoints_2d
-    results, t0 = {"stage": stage, "data": cfg.data, "profile": cfg.profile, "seed": cfg.seed}, time.time()
+    train_set, val_set = validation_split(splits["train"])
+    validate = make_validator(val_set, cfg, device)
+    train_2d = train_set.keypoints_2d
+    results, t0 = {"stage": stage, "data": cfg.data, "profile": cfg.profile, "seed": cfg.seed,
+                   "frames": {"train": len(train_set), "validation": len(val_set), "test": len(splits["test"])}}, \
+        time.time()
 
     if stage in ("teacher", "both"):
         if resume and (out / "teacher.pt").exists():
             teacher, _ = load_model(out / "teacher.pt", "teacher", device, expected=cfg)
         else:
-            teacher, history = train_teacher(cfg, train_2d, out, resume, progress)
+            teacher, history = train_teacher(cfg, train_2d, out, resume, progress, validate)
             save_model(out / "teacher.pt", teacher, cfg, "teacher")
             atomic_write_json(out / "history_teacher.json", history)  # now: a resumed run reloads teacher.pt
     if teacher is not None:
-        results["teacher"] = evaluate_model(teacher, splits["test"], device)
+        results["teacher"] = _scored(teacher, splits["test"], device, cfg, out / "history_teacher.json")
 
     if stage in ("student", "both"):
-        student, history = train_student(cfg, train_2d, teacher, out, resume, progress)
+        student, history = train_student(cfg, train_2d, teacher, out, resume, progress, validate)
         save_model(out / "student.pt", student, cfg, "student")
         atomic_write_json(out / "history_student.json", history)
-        results["student"] = evaluate_model(student, splits["test"], device)
+        results["student"] = _scored(student, splits["test"], device, cfg, out / "history_student.json")
     results["seconds"] = time.time() - t0
     results["device"] = str(device)
     atomic_write_json(metrics_path, results)
     return results
+
+
+def _scored(model, test_set, device, cfg: Config, history_path: Path) -> dict:
+    """Test metrics of a trained model, with which checkpoint was kept (from its history) when known."""
+    out = evaluate_model(model, test_set, device, teacher_output=cfg.teacher_output)
+    if history_path.exists():
+        history = read_json(history_path)
+        if history and "kept" in history[-1]:
+            out["kept"] = history[-1]["kept"]
+    return out
 
 
 def _check_splits(splits, cfg: Config):

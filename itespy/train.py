@@ -9,6 +9,7 @@ run resumed after a crash gives the same numbers as one that never stopped.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import platform
 import time
@@ -179,11 +180,32 @@ def _latest_epoch_state(run_dir: Path, stage: str):
     return None
 
 
-def _fit(cfg, stage, model, data_2d, labels, run_dir, device, epochs, resume, progress):
-    """Shared epoch loop of both stages; returns the list of per-epoch history records."""
+@contextlib.contextmanager
+def torch_threads(threads: int | None):
+    """Run the block with ``threads`` torch CPU threads (restored afterwards). A training's thread count is
+    part of its configuration (``Config.threads``): another count changes the order of floating-point sums,
+    and a short training amplifies that, so it must not depend on the machine or on ``--jobs``."""
+    if not threads:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _fit(cfg, stage, model, data_2d, labels, run_dir, device, epochs, resume, progress, validate=None):
+    """Shared epoch loop of both stages; returns the list of per-epoch history records.
+
+    ``validate(model) -> {"mpjpe": ..., ...}`` (optional) scores the model on a validation split drawn from
+    the training clips every ``cfg.val_every`` steps (0: after every epoch); the checks go into the epoch
+    records (``validation``), and with ``cfg.checkpoint == "best_val"`` the model returned is the checked
+    state with the lowest validation MPJPE (the last record's ``kept`` says which)."""
     data_2d = check_keypoints_2d(data_2d, f"{stage} training data", min_poses=2)
     opt, sched = make_optimizer(cfg, model)
-    history, start = [], 0
+    history, start, best, step = [], 0, None, 0
     if resume and run_dir is not None:
         found = _latest_epoch_state(run_dir, stage)
         if found is not None:
@@ -194,15 +216,26 @@ def _fit(cfg, stage, model, data_2d, labels, run_dir, device, epochs, resume, pr
                 opt.load_state_dict(state["optimizer"])
                 sched.load_state_dict(state["scheduler"])
                 history, start = state["history"], state["epoch"] + 1
+                best, step = state.get("best"), state.get("step", 0)
             except (RuntimeError, ValueError, KeyError) as exc:
                 raise CheckpointError(f"checkpoint {path}: cannot resume from it ({str(exc).splitlines()[0]}); "
                                       f"expected an epoch checkpoint of this {stage}'s configuration.") from None
     x_all = torch.as_tensor(data_2d, dtype=torch.float32)
     y_all = None if labels is None else torch.as_tensor(labels, dtype=torch.float32)
+
+    def check(epoch, checks):
+        nonlocal best
+        result = {"step": step, "epoch": epoch + 1, **validate(model)}
+        model.train()
+        checks.append(result)
+        if best is None or result["mpjpe"] < best["mpjpe"]:
+            best = {"step": step, "epoch": epoch + 1, "mpjpe": result["mpjpe"],
+                    "model": {k: v.detach().clone() for k, v in model.state_dict().items()}}
+
     for epoch in range(start, epochs):
         model.train()
         gen = epoch_generator(cfg.seed, stage, epoch)
-        sums, count, t0 = {}, 0, time.perf_counter()
+        sums, count, t0, checks = {}, 0, time.perf_counter(), []
         batches = list(_batches(len(x_all), cfg.batch_size, gen))
         for idx in tqdm(batches, desc=f"{stage} epoch {epoch + 1}/{epochs}", disable=not progress, leave=False):
             x = x_all[idx].to(device)
@@ -221,14 +254,28 @@ def _fit(cfg, stage, model, data_2d, labels, run_dir, device, epochs, resume, pr
             for k, v in losses.items():
                 sums[k] = sums.get(k, 0.0) + v
             count += 1
+            step += 1
+            if validate is not None and cfg.val_every and step % cfg.val_every == 0:
+                check(epoch, checks)
         sched.step()
+        if validate is not None and (not checks or checks[-1]["step"] != step):
+            check(epoch, checks)
         record = {"stage": stage, "epoch": epoch + 1, "seconds": time.perf_counter() - t0, "steps": count,
                   **{f"loss_{k}": v / max(count, 1) for k, v in sums.items()}}
+        if checks:
+            record["validation"] = checks
         history.append(record)
         if run_dir is not None:
             _save_epoch(run_dir, stage, {"epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                                         "scheduler": sched.state_dict(), "history": history,
-                                         "config": cfg.to_dict()})
+                                         "scheduler": sched.state_dict(), "history": history, "best": best,
+                                         "step": step, "config": cfg.to_dict()})
+    if history and best is not None:
+        kept = "last"
+        if cfg.checkpoint == "best_val":
+            model.load_state_dict(best["model"])
+            kept = "best_val"
+        history[-1]["kept"] = {"rule": kept, "best_step": best["step"], "best_epoch": best["epoch"],
+                               "best_val_mpjpe": best["mpjpe"], "steps": step}
     return history
 
 
@@ -240,30 +287,33 @@ def _check_config_match(state, cfg, path, fields=MODEL_FIELDS, expected_from="re
         raise CheckpointError(f"checkpoint {path}: it was trained with a different model ({listed}).")
 
 
-def train_teacher(cfg: Config, train_2d: np.ndarray, run_dir=None, resume=False, progress=True):
-    """Stage 1. Returns (teacher in eval mode, history)."""
+def train_teacher(cfg: Config, train_2d: np.ndarray, run_dir=None, resume=False, progress=True, validate=None):
+    """Stage 1. Returns (teacher in eval mode, history). ``validate``: see :func:`_fit`."""
     device = resolve_device(cfg.device)
-    torch.manual_seed(cfg.seed)
-    teacher = build_teacher(cfg).to(device)
-    history = _fit(cfg, "teacher", teacher, train_2d, None, run_dir, device, cfg.teacher_epochs, resume,
-                   progress)
+    with torch_threads(cfg.threads):
+        torch.manual_seed(cfg.seed)
+        teacher = build_teacher(cfg).to(device)
+        history = _fit(cfg, "teacher", teacher, train_2d, None, run_dir, device, cfg.teacher_epochs, resume,
+                       progress, validate)
     return teacher.eval(), history
 
 
-def train_student(cfg: Config, train_2d: np.ndarray, teacher=None, run_dir=None, resume=False, progress=True):
+def train_student(cfg: Config, train_2d: np.ndarray, teacher=None, run_dir=None, resume=False, progress=True,
+                  validate=None):
     """Stage 2 with the teacher frozen (needed only when L_KD is on). Returns (student, history)."""
     device = resolve_device(cfg.device)
     labels = None
-    if cfg.use_kd:
-        if teacher is None:
-            raise ValueError("train_student: L_KD is on (use_kd=True) but no trained teacher was given.")
-        for p in teacher.parameters():
-            p.requires_grad_(False)
-        labels = teacher_depth_labels(teacher.to(device), train_2d, device, cfg.eval_batch_size)
-    torch.manual_seed(cfg.seed + STAGE_SEED_OFFSET["student"])
-    student = build_student(cfg).to(device)
-    history = _fit(cfg, "student", student, train_2d, labels, run_dir, device, cfg.student_epochs, resume,
-                   progress)
+    with torch_threads(cfg.threads):
+        if cfg.use_kd:
+            if teacher is None:
+                raise ValueError("train_student: L_KD is on (use_kd=True) but no trained teacher was given.")
+            for p in teacher.parameters():
+                p.requires_grad_(False)
+            labels = teacher_depth_labels(teacher.to(device), train_2d, device, cfg.eval_batch_size)
+        torch.manual_seed(cfg.seed + STAGE_SEED_OFFSET["student"])
+        student = build_student(cfg).to(device)
+        history = _fit(cfg, "student", student, train_2d, labels, run_dir, device, cfg.student_epochs, resume,
+                       progress, validate)
     return student.eval(), history
 
 

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -74,3 +75,63 @@ def test_graph_type_switch_removes_the_other_term():
     assert nonphys.blocks[0].conv.physical is None and nonphys.blocks[0].conv.nonphysical is not None
     with pytest.raises(ValueError, match="graph"):
         build_student(make_config("paper").replace(graph="weird"))
+
+
+# ---------------------------------------------------------------------------------- teacher's 3D, as scored
+def test_teacher_lifted_pose_reprojects_exactly_and_keeps_the_teachers_depth():
+    from itespy.geometry import perspective_project
+    torch.manual_seed(0)
+    teacher = build_teacher(make_config("smoke", teacher_hidden=64, teacher_bottleneck=16)).eval()
+    x = 0.05 * torch.randn(8, 17, 2)
+    with torch.no_grad():
+        out = teacher(x)
+    assert torch.allclose(out["lifted_3d"][..., 2], out["pose_3d"][..., 2])
+    assert torch.allclose(perspective_project(out["lifted_3d"]), x, atol=1e-6)
+    # R̂ Ŷt itself reprojects only approximately (an untrained teacher: far off)
+    assert (perspective_project(out["pose_3d"]) - x).abs().max() > 1e-3
+
+
+def test_evaluate_scores_the_lifted_teacher_by_default_and_the_dictionary_pose_on_request():
+    from itespy.data import load_splits
+    from itespy.evaluate import evaluate_model, predicted_poses
+    test = load_splits("synthetic", seed=0, max_train=64, max_test=32)["test"]
+    torch.manual_seed(0)
+    teacher = build_teacher(make_config("smoke", teacher_hidden=64, teacher_bottleneck=16))
+    lifted = predicted_poses(teacher, test.keypoints_2d)
+    dictionary = predicted_poses(teacher, test.keypoints_2d, teacher_output="dictionary")
+    assert not np.allclose(lifted, dictionary)
+    a = evaluate_model(teacher, test, protocols=("mpjpe_scaled_flip",))
+    b = evaluate_model(teacher, test, protocols=("mpjpe_scaled_flip",), teacher_output="dictionary")
+    assert a["teacher_output"] == "lifted" and b["teacher_output"] == "dictionary"
+    assert a["mpjpe_scaled_flip"]["mean"] != b["mpjpe_scaled_flip"]["mean"]
+    with pytest.raises(ValueError, match="teacher_output"):
+        predicted_poses(teacher, test.keypoints_2d, teacher_output="canonical")
+
+
+# ---------------------------------------------------------------------------------- reference student
+def test_reference_nonlocal_block_is_the_concatenation_form_and_starts_as_the_identity():
+    from itespy.models.graph import GroupedNonLocal
+    torch.manual_seed(0)
+    block = GroupedNonLocal(8).eval()
+    h = torch.randn(3, 8, 17)
+    with torch.no_grad():
+        assert torch.allclose(block(h), h)  # W's batch norm starts at zero: NL(x) = x
+        x = h[:, :, block.order]
+        theta, phi = block.theta(x), block.pool(block.phi(x))  # (B, C, 17), (B, C, 8)
+        n, m = theta.shape[-1], phi.shape[-1]
+        concat = torch.cat([theta[..., :, None].expand(-1, -1, n, m), phi[..., None, :].expand(-1, -1, n, m)], 1)
+        brute = torch.relu(block.concat_project(concat))[:, 0] / m  # ReLU(wᵀ[θ_i; φ_j]) / M
+        assert torch.allclose(block.affinity(x), brute, atol=1e-6)
+
+
+def test_reference_graph_conv_initialisation_follows_the_code():
+    import math
+
+    from itespy.models.graph import SemGraphConv
+    torch.manual_seed(0)
+    conv = SemGraphConv(64, 128)
+    bound = 1.414 * math.sqrt(6.0 / (64 * 128 + 2 * 128))
+    for w in (conv.w_self.weight, conv.w_neigh.weight):
+        assert w.abs().max() <= bound and w.abs().max() > 0.9 * bound
+    assert conv.bias.abs().max() <= 1 / math.sqrt(128) and conv.bias.abs().max() > 0
+    assert torch.all(conv.edge_logits == 1.0)

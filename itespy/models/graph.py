@@ -102,18 +102,30 @@ class AdaptiveGraphConv(nn.Module):
         return out
 
 
+SEMGCN_INIT_GAIN = 1.414  # reference code: Xavier-uniform gain of the graph conv weights
+SEMGCN_EDGE_INIT = 1.0  # reference code: every edge scalar starts at 1 before the softmax
+
+
 class SemGraphConv(nn.Module):
     """Reference code's graph conv (SemGCN style): one learned scalar per edge of A (self loops included),
-    row-wise softmax over the edges present, separate weights for the self term and the neighbour term."""
+    row-wise softmax over the edges present, separate weights for the self term and the neighbour term.
+
+    Initialised as the code does: the two weight matrices, stored there as one (2, in, out) tensor, are
+    Xavier-uniform with gain 1.414 over that tensor's fans (fan_in = in·out, fan_out = 2·out), the bias is
+    uniform in ±1/√out and the edge scalars start at 1."""
 
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__()
         self.w_self = nn.Linear(in_channels, out_channels, bias=False)
         self.w_neigh = nn.Linear(in_channels, out_channels, bias=False)
         self.bias = nn.Parameter(torch.zeros(out_channels))
+        bound = SEMGCN_INIT_GAIN * math.sqrt(6.0 / (in_channels * out_channels + 2 * out_channels))
+        for w in (self.w_self.weight, self.w_neigh.weight):
+            nn.init.uniform_(w, -bound, bound)
+        nn.init.uniform_(self.bias, -1.0 / math.sqrt(out_channels), 1.0 / math.sqrt(out_channels))
         adj = _adjacency_tensor()
         self.register_buffer("adjacency", adj, persistent=False)
-        self.edge_logits = nn.Parameter(torch.ones(int(adj.sum().item())))
+        self.edge_logits = nn.Parameter(torch.full((int(adj.sum().item()),), SEMGCN_EDGE_INIT))
 
     def edge_weights(self) -> torch.Tensor:
         logits = torch.full_like(self.adjacency, _NEG_INF)
@@ -129,9 +141,14 @@ class SemGraphConv(nn.Module):
 
 
 class GroupedNonLocal(nn.Module):
-    """Reference code's non-local block over joints reordered into NONLOCAL_GROUPS, keys/values
-    sub-sampled by max-pooling pairs (17 -> 8 positions), embedded width = channels // 2. Returns only the
-    non-local term (zero at initialisation); the student layer adds it to the graph convolution."""
+    """Reference code's non-local block, *concatenation* form (Wang et al. 2018), over the joints
+    reordered into NONLOCAL_GROUPS; keys and values are sub-sampled by max-pooling pairs (17 -> 8 positions),
+    embedded width = channels // 2.
+
+    Affinity of joint i to position j: ReLU(wᵀ[θ(x_i); φ(x_j)]) / M (M = number of sub-sampled positions;
+    no softmax). Since wᵀ[θ; φ] = w_θᵀθ(x_i) + w_φᵀφ(x_j), it is computed as ReLU(a_i + b_j) without
+    forming the concatenated (B, 2C, N, M) tensor. y = affinity · g(x); the block returns W(y) + x, where W
+    is a 1×1 map and a batch norm whose scale and shift start at zero, so the block starts as the identity."""
 
     def __init__(self, channels: int):
         super().__init__()
@@ -139,6 +156,7 @@ class GroupedNonLocal(nn.Module):
         self.theta = nn.Conv1d(channels, inner, 1)
         self.phi = nn.Conv1d(channels, inner, 1)
         self.g = nn.Conv1d(channels, inner, 1)
+        self.concat_project = nn.Conv2d(2 * inner, 1, 1, bias=False)  # w of the concatenation form
         self.out = nn.Sequential(nn.Conv1d(inner, channels, 1), nn.BatchNorm1d(channels))
         nn.init.zeros_(self.out[1].weight)
         nn.init.zeros_(self.out[1].bias)
@@ -146,12 +164,18 @@ class GroupedNonLocal(nn.Module):
         self.register_buffer("order", torch.tensor(order), persistent=False)
         self.register_buffer("inverse", torch.argsort(torch.tensor(order)), persistent=False)
         self.pool = nn.MaxPool1d(2)
+        self.inner = inner
+
+    def affinity(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, N, M) affinities of the reordered features x (B, C, N) to the M pooled positions."""
+        w = self.concat_project.weight.view(2 * self.inner)
+        a = torch.einsum("bcn,c->bn", self.theta(x), w[:self.inner])  # w_θᵀ θ(x_i)
+        b = torch.einsum("bcm,c->bm", self.pool(self.phi(x)), w[self.inner:])  # w_φᵀ φ(x_j)
+        f = torch.relu(a[:, :, None] + b[:, None, :])
+        return f / f.shape[-1]
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         x = h[:, :, self.order]
-        theta = self.theta(x).transpose(1, 2)  # (B, N, C)
-        phi = self.pool(self.phi(x))  # (B, C, N//2)
-        g = self.pool(self.g(x)).transpose(1, 2)  # (B, N//2, C)
-        attn = torch.softmax(theta @ phi, dim=-1)
-        y = self.out((attn @ g).transpose(1, 2))
-        return y[:, :, self.inverse]  # summed with the graph conv by the caller
+        g = self.pool(self.g(x)).transpose(1, 2)  # (B, M, C)
+        y = self.out((self.affinity(x) @ g).transpose(1, 2))  # W(y): (B, channels, N)
+        return (y + x)[:, :, self.inverse]  # W(y) + x, back in the joint order

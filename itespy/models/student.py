@@ -72,7 +72,7 @@ class AGCNStudent(_StudentBase):
 
 
 class SemGCNLayer(nn.Module):
-    """Reference layer: (SemGCN graph conv + grouped non-local), summed, batch norm, ReLU."""
+    """Reference layer: ReLU(BN(gconv(x) + NL(x))) with NL(x) = W(y) + x, i.e. ReLU(BN(gconv(x) + x + W(y)))."""
 
     def __init__(self, channels: int):
         super().__init__()
@@ -85,7 +85,10 @@ class SemGCNLayer(nn.Module):
 
 
 class SemGCNStudent(_StudentBase):
-    """Reference-code student: input graph conv 2 -> 128, 4 residual blocks of 2 layers, output 128 -> 1."""
+    """Reference-code student: input graph conv 2 -> 128, 4 residual blocks of 2 layers, output 128 -> 1.
+
+    Built as the code builds it, so its output layer keeps the graph conv's own initialisation (the paper
+    students start from zero depth offsets instead)."""
 
     def __init__(self, channels: int = 128, num_blocks: int = 4):
         super().__init__()
@@ -94,7 +97,6 @@ class SemGCNStudent(_StudentBase):
         self.blocks = nn.ModuleList(nn.Sequential(SemGCNLayer(channels), SemGCNLayer(channels))
                                     for _ in range(num_blocks))
         self.output = SemGraphConv(channels, 1)
-        self._zero_output(self.output)
 
     def depth(self, keypoints_2d):
         h = torch.relu(self.input_norm(self.input(keypoints_2d.transpose(1, 2))))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..geometry import rotate, so3_exponential_map
+from ..geometry import lift_with_teacher_depth, rotate, so3_exponential_map
 from ..skeleton import NUM_JOINTS
 from .graph import PhysicalGraphConv
 
@@ -75,8 +75,17 @@ class PoseDictionaryTeacher(nn.Module):
 
     forward(X) returns a dict with
       ``coefficients`` ĉ (B, K), ``log_rotation`` (B, 3) [radians], ``rotation`` R̂ (B, 3, 3),
-      ``canonical`` Ŷt (B, 17, 3) = (ĉᵀ ⊗ I3) B, and ``pose_3d`` R̂ Ŷt (B, 17, 3) in the input view
-      (model units, root at depth t = 5 when projected with geometry.perspective_project)."""
+      ``canonical`` Ŷt (B, 17, 3) = (ĉᵀ ⊗ I3) B, ``pose_3d`` R̂ Ŷt (B, 17, 3) in the input view
+      (model units, root at depth t = 5 when projected with geometry.perspective_project), and
+      ``lifted_3d`` (B, 17, 3): the *input* 2D lifted with the depth of R̂ Ŷt, (u·(t + d), v·(t + d), d).
+
+    ``lifted_3d`` is the teacher's 3D estimate as the authors' code scores it (and as the kit scores,
+    distils and shows it): the input keypoints are exact, so only the depth is the teacher's to predict.
+    R̂ Ŷt itself reprojects onto the input only approximately (L_REP is never zero); scoring it adds that
+    reprojection error to every joint. It stays available as the ``dictionary`` diagnostic
+    (``Config.teacher_output``)."""
+
+    is_teacher = True
 
     def __init__(self, num_atoms: int = 12, trunk: str = "resfc", hidden: int = 1024, bottleneck: int = 256,
                  num_blocks: int = 6, dictionary_bias: bool = False, extra_bottleneck: bool = False,
@@ -121,8 +130,10 @@ class PoseDictionaryTeacher(nn.Module):
         log_rotation = self.camera_head(features)
         rotation = so3_exponential_map(log_rotation)
         canonical = self.shape_from_coefficients(coefficients)
+        pose_3d = rotate(canonical, rotation)
         return {"coefficients": coefficients, "log_rotation": log_rotation, "rotation": rotation,
-                "canonical": canonical, "pose_3d": rotate(canonical, rotation)}
+                "canonical": canonical, "pose_3d": pose_3d,
+                "lifted_3d": lift_with_teacher_depth(keypoints_2d, pose_3d[..., 2])}
 
 
 class C3DPOTeacher(PoseDictionaryTeacher):

@@ -74,7 +74,7 @@ def _evaluate(args):
                            max_test=args.max_test if args.max_test is not None else cfg.max_test)["test"]
     result = {"checkpoint": str(run_dir), "data": data, "frames": len(test), "protocols": list(protocols)}
     for stage, model in models.items():
-        result[stage] = evaluate_model(model, test, device, protocols)
+        result[stage] = evaluate_model(model, test, device, protocols, teacher_output=cfg.teacher_output)
     if args.json:
         print(json.dumps({k: _means(v) if k in models else v for k, v in result.items()}, sort_keys=True))
     else:

@@ -480,12 +480,13 @@ def _predict_raw(run, raw: RawKeypoints, fmt, *, min_confidence=DEFAULT_MIN_CONF
     if not isinstance(run, dict):
         run = load_run(run, device)
     norm = run.get("normalisation") or {}
+    teacher_output = getattr(run.get("config"), "teacher_output", "lifted")
     x2d, norm_info = normalise_pixels(fill.keypoints, normalise, norm.get("scale"), focal, norm.get("focal_px"),
                                       raw.source)
     if normalise in ("auto", "checkpoint") and focal is not None and norm.get("scale") is None:
         norm_info["note"] = "the run records no normalisation scale (normalisation.json); used the per-sequence rule"
     preds = {stage: None if run.get(stage) is None else
-             predicted_poses(run[stage], x2d, run.get("device", "cpu")).astype(np.float32)
+             predicted_poses(run[stage], x2d, run.get("device", "cpu"), teacher_output=teacher_output).astype(np.float32)
              for stage in ("teacher", "student")}
     notes = list(raw.notes)
     if image_size is not None:

@@ -319,7 +319,8 @@ def _test_3dhp(cfg: Config, job_dir: Path, model: str, test_data: str) -> dict:
     scale = load_row_splits(cfg)["train"].scale
     test = load_test_set(test_data, scale=scale, seed=cfg.seed, max_test=cfg.max_test)
     net, _ = load_model(job_dir / f"{model}.pt", model, device)
-    return {**evaluate_model(net, test, device, protocols=("pck150", "auc")), "frames": len(test)}
+    return {**evaluate_model(net, test, device, protocols=("pck150", "auc"), teacher_output=cfg.teacher_output),
+            "frames": len(test)}
 
 
 def _row_file(rows_dir, table_id, row_id, seed) -> Path:

@@ -36,6 +36,7 @@ def main(argv=None):
     p.add_argument("--eval-every", type=int, default=100)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--set", nargs="*", default=[], help="config overrides KEY=VALUE (JSON values)")
+    p.add_argument("--student-set", nargs="*", default=[], help="overrides for the student stage only")
     p.add_argument("--out")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
@@ -86,6 +87,8 @@ def main(argv=None):
     if a.student_steps:
         model.eval()
         labels = torch.as_tensor(teacher_depth_labels(model, train.keypoints_2d, "cpu"))
+        cfg = cfg.replace(**{k: json.loads(v) if v[:1] in "0123456789-[{tf\"" and v not in ("sgd", "adam") else v
+                             for k, v in (s.split("=", 1) for s in a.student_set)})
         torch.manual_seed(cfg.seed + 2)
         student = build_student(cfg)
         opt, _ = make_optimizer(cfg, student)

@@ -258,7 +258,9 @@ def _fit(cfg, stage, model, data_2d, labels, run_dir, device, epochs, resume, pr
             if validate is not None and cfg.val_every and step % cfg.val_every == 0:
                 check(epoch, checks)
         sched.step()
-        if validate is not None and (not checks or checks[-1]["step"] != step):
+        # with val_every, also check once at the very end; without it, at the end of every epoch
+        if validate is not None and (not cfg.val_every or epoch == epochs - 1) and (
+                not checks or checks[-1]["step"] != step):
             check(epoch, checks)
         record = {"stage": stage, "epoch": epoch + 1, "seconds": time.perf_counter() - t0, "steps": count,
                   **{f"loss_{k}": v / max(count, 1) for k, v in sums.items()}}

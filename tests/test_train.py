@@ -7,13 +7,14 @@ import torch
 
 from itespy.config import make_config
 from itespy.data import load_splits
-from itespy.evaluate import evaluate_model
+from itespy.evaluate import evaluate_flat_baseline, evaluate_model
 from itespy.models import build_teacher
 from itespy.run import RunDirectoryError, run_experiment
 from itespy.train import load_model, resolve_device
 
-CFG = make_config("smoke", data="synthetic", max_train=2048, max_test=256, teacher_epochs=6, student_epochs=2,
+CFG = make_config("smoke", data="synthetic", max_train=4096, max_test=256, teacher_epochs=5, student_epochs=2,
                   device="cpu")
+MARGIN = 0.9  # a trained teacher must beat the flat pose by at least 10 %
 
 
 @pytest.fixture(scope="module")
@@ -28,14 +29,56 @@ def trained(tmp_path_factory, splits):
     return out, metrics
 
 
-def test_teacher_learns_well_below_the_untrained_model(trained, splits):
+def test_teacher_learns_well_below_the_untrained_model_and_the_flat_pose(trained, splits):
     out, metrics = trained
     torch.manual_seed(CFG.seed)
     untrained = evaluate_model(build_teacher(CFG), splits["test"])
-    before = untrained["mpjpe_scaled_flip"]["mean"]
-    after = metrics["teacher"]["mpjpe_scaled_flip"]["mean"]
-    print(f"teacher MPJPE (mpjpe_scaled_flip): untrained {before:.1f} mm -> trained {after:.1f} mm")
-    assert after < 0.8 * before
+    flat = evaluate_flat_baseline(splits["test"])
+    after = metrics["teacher"]
+    print(f"teacher MPJPE (mpjpe_scaled_flip): untrained {untrained['mpjpe_scaled_flip']['mean']:.1f} mm, "
+          f"flat {flat['mpjpe_scaled_flip']['mean']:.1f} mm -> trained {after['mpjpe_scaled_flip']['mean']:.1f} mm")
+    assert after["teacher_output"] == "lifted"
+    for protocol in ("mpjpe_scaled_flip", "p_mpjpe_flip"):
+        assert after[protocol]["mean"] < MARGIN * flat[protocol]["mean"], protocol
+        assert after[protocol]["mean"] < MARGIN * untrained[protocol]["mean"], protocol
+
+
+def test_history_shows_validation_spread_and_the_kept_checkpoint(trained):
+    out, metrics = trained
+    history = json.loads((out / "history_teacher.json").read_text())
+    checks = [c for h in history for c in h["validation"]]
+    assert [c["step"] for c in checks] == sorted({c["step"] for c in checks})
+    assert checks[-1]["spread"] > 0.01  # no collapse: the canonical poses differ across inputs
+    kept = history[-1]["kept"]
+    assert kept["rule"] == "best_val"
+    assert kept["best_val_mpjpe"] == min(c["mpjpe"] for c in checks)
+    assert metrics["frames"]["validation"] > 0
+    assert metrics["frames"]["train"] + metrics["frames"]["validation"] == CFG.max_train
+
+
+def test_results_do_not_depend_on_the_ambient_thread_count(tmp_path, splits):
+    cfg = CFG.replace(teacher_epochs=1, student_epochs=0, threads=1)
+    small = {k: v.subset(np.arange(512)) for k, v in splits.items()}
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        a = run_experiment(cfg, tmp_path / "a", stage="teacher", splits=small, progress=False)
+        assert torch.get_num_threads() == 2  # restored after the run
+        torch.set_num_threads(1)
+        b = run_experiment(cfg, tmp_path / "b", stage="teacher", splits=small, progress=False)
+    finally:
+        torch.set_num_threads(before)
+    assert a["teacher"]["mpjpe_scaled_flip"] == b["teacher"]["mpjpe_scaled_flip"]
+
+
+def test_smoke_teacher_beats_the_flat_pose_on_bandai(tmp_path, bandai_dir):
+    cfg = make_config("smoke", data=f"mocap:{bandai_dir / 'bandai_h36m17.npz'}", student_epochs=0, device="cpu")
+    metrics = run_experiment(cfg, tmp_path / "bandai", stage="teacher", progress=False)
+    flat = evaluate_flat_baseline(load_splits(cfg.data, seed=cfg.seed, max_train=cfg.max_train,
+                                              max_test=cfg.max_test)["test"])
+    for protocol in ("mpjpe_scaled_flip", "p_mpjpe_flip"):
+        print(protocol, metrics["teacher"][protocol]["mean"], flat[protocol]["mean"])
+        assert metrics["teacher"][protocol]["mean"] < MARGIN * flat[protocol]["mean"], protocol
 
 
 def test_student_training_loss_falls_and_files_exist(trained):

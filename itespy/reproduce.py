@@ -323,6 +323,17 @@ def _test_3dhp(cfg: Config, job_dir: Path, model: str, test_data: str) -> dict:
             "frames": len(test)}
 
 
+def shown_spec(spec) -> str:
+    """A DATA spec as a report shows it: an absolute path is written relative to the repository (so a
+    committed report names no machine's folders); ``synthetic`` and relative paths stay as written."""
+    if not spec or ":" not in spec:
+        return spec
+    source, path = spec.split(":", 1)
+    if not os.path.isabs(path):
+        return spec
+    return f"{source}:{os.path.relpath(path, REPO)}"
+
+
 def _row_file(rows_dir, table_id, row_id, seed) -> Path:
     return Path(rows_dir) / table_id / row_id / f"seed{seed}.json"
 
@@ -924,7 +935,7 @@ def report_markdown(tables, values: dict, claims: list, statuses: list, run: dic
     lines = ["# ITES reproduction report", "",
              f"* profile **{profile}** ({_profile_description(profile, run['variant'], overrides)})"
              + (f", overrides {config_str(overrides)}" if overrides else ""),
-             f"* variant {run['variant']} · data `{run['data']}` · Table 2 test data "
+             f"* variant {run['variant']} · data `{shown_spec(run['data'])}` · Table 2 test data "
              f"`{run.get('test_data') or 'none (dev-data test split)'}` · device {run['device']}",
              f"* seeds: up to {run['seeds']} (extra seeds only for the rows of close claims) · itespy "
              f"{run['itespy']} · code version {run['code_version']} · {run['finished']} · wall time of this "
@@ -944,11 +955,9 @@ def report_markdown(tables, values: dict, claims: list, statuses: list, run: dic
         lines += [f"> **Scaled-down run.** The {profile} profile{' with overrides' if overrides else ''} trains on a "
                   "fraction of the data for a few epochs (the paper: full Human3.6M, 40 + 30 epochs), so the "
                   "kit's numbers are not comparable to the paper's; they show that every experiment runs. "
-                  "The claims' verdicts below are not stable at this scale: at the tutorial scale the torch thread "
-                  "count alone (1 vs 2) flips 7 of the 13 (docs/cluster.md); trust a verdict only if it holds "
-                  "across seeds and thread counts.", ""]
+                  "Read a claim's verdict only where it holds on every seed (the seeds column).", ""]
     if not run["data"].startswith(("h36m:", "h36m-cpn:")):
-        lines += [f"> **Data.** `{run['data']}` is not Human3.6M: errors are in mm on that data set's test split "
+        lines += [f"> **Data.** `{shown_spec(run['data'])}` is not Human3.6M: errors are in mm on that data set's test split "
                   "and differ from the paper's for that reason too.", ""]
     npass = sum(1 for c in claims if c["passed"] is True)
     nfail = sum(1 for c in claims if c["passed"] is False)

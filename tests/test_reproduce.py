@@ -226,3 +226,9 @@ def test_rows_reporting_the_same_model_are_found():
     assert teachers == [("T1", "ites_t_gt"), ("T2", "ites_t"), ("T3", "rep_ric"), ("T5", "lambda_rep_5"),
                         ("F6", "K12")]
     assert rp.same_model_rows([("T8", "physical")], ex.TABLE_IDS, "tutorial", "synthetic") == []
+
+
+def test_report_shows_data_paths_relative_to_the_repository():
+    from itespy.reproduce import REPO, shown_spec
+    assert shown_spec(f"mocap:{REPO.parent / 'shared' / 'x.npz'}") == "mocap:../shared/x.npz"
+    assert shown_spec("synthetic") == "synthetic" and shown_spec("h36m:data/h36m") == "h36m:data/h36m"

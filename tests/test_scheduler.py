@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from itespy import experiments as ex
 from itespy import reproduce as rp
@@ -307,3 +308,20 @@ def test_stopping_the_runner_stops_its_local_workers(tmp_path):
     t0 = time.time()
     backend.close(abort=True)  # what Ctrl-C does: no waiting for the task to end
     assert time.time() - t0 < 30 and all(not p.is_alive() for p in workers)
+
+
+def test_thread_count_of_the_processes_does_not_change_the_numbers(tmp_path):
+    # every training runs with its configuration's thread count (Config.threads, part of the cache key),
+    # whatever the serial process or the workers were started with
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        serial = rp.reproduce(profile="smoke", only="T8", device="cpu", out=tmp_path / "serial", overrides=TINY,
+                              log=lambda *a: None)
+    finally:
+        torch.set_num_threads(before)
+    parallel = rp.reproduce(profile="smoke", only="T8", device="cpu", out=tmp_path / "parallel", overrides=TINY,
+                            jobs=2, log=lambda *a: None, progress=False)
+    assert not serial["failed"] and not parallel["failed"]
+    assert _kit(serial["records"]) == _kit(parallel["records"])  # bit for bit
+    assert {r["threads"] for r in serial["records"] if r["status"] == "ok"} == {1}

@@ -91,7 +91,7 @@ def main(argv=None):
                              for k, v in (s.split("=", 1) for s in a.student_set)})
         torch.manual_seed(cfg.seed + 2)
         student = build_student(cfg)
-        opt, _ = make_optimizer(cfg, student)
+        opt, _ = make_optimizer(cfg, student, "student")
         step, epoch, t0 = 0, 0, time.perf_counter()
         while step < a.student_steps:
             gen = epoch_generator(cfg.seed, "student", epoch)

@@ -57,7 +57,7 @@ _CODE_EXCLUDE = {"experiments.py", "reproduce.py", "scheduler.py", "viz.py", "cl
 RUN_FIELDS = ("device", "eval_batch_size", "extra")
 # Fields only stage 2 reads: reset to defaults in a teacher job so that every student shares its teacher.
 STUDENT_FIELDS = ("student", "graph", "student_channels", "student_blocks", "use_kd", "use_rec", "lambda_kd",
-                  "lambda_rec", "student_epochs", "kd_norm", "rec_rotation")
+                  "lambda_rec", "student_epochs", "kd_norm", "rec_rotation", "student_optimizer")
 
 
 class ReproduceLockedError(RuntimeError):

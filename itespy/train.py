@@ -60,8 +60,10 @@ def _batches(n: int, batch_size: int, generator: torch.Generator):
         yield order[start:start + batch_size]
 
 
-def make_optimizer(cfg: Config, model):
-    if cfg.optimizer == "adam":
+def make_optimizer(cfg: Config, model, stage: str = "teacher"):
+    """The stage's optimiser (``cfg.optimizer``; stage 2 uses ``cfg.student_optimizer`` unless "same")."""
+    name = cfg.optimizer if stage == "teacher" or cfg.student_optimizer == "same" else cfg.student_optimizer
+    if name == "adam":
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     else:
         opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
@@ -204,7 +206,7 @@ def _fit(cfg, stage, model, data_2d, labels, run_dir, device, epochs, resume, pr
     records (``validation``), and with ``cfg.checkpoint == "best_val"`` the model returned is the checked
     state with the lowest validation MPJPE (the last record's ``kept`` says which)."""
     data_2d = check_keypoints_2d(data_2d, f"{stage} training data", min_poses=2)
-    opt, sched = make_optimizer(cfg, model)
+    opt, sched = make_optimizer(cfg, model, stage)
     history, start, best, step = [], 0, None, 0
     if resume and run_dir is not None:
         found = _latest_epoch_state(run_dir, stage)

@@ -46,7 +46,7 @@ def test_teacher_learns_well_below_the_untrained_model_and_the_flat_pose(trained
 def test_history_shows_validation_spread_and_the_kept_checkpoint(trained):
     out, metrics = trained
     history = json.loads((out / "history_teacher.json").read_text())
-    checks = [c for h in history for c in h["validation"]]
+    checks = [c for h in history for c in h.get("validation", [])]
     assert [c["step"] for c in checks] == sorted({c["step"] for c in checks})
     assert checks[-1]["spread"] > 0.01  # no collapse: the canonical poses differ across inputs
     kept = history[-1]["kept"]
@@ -58,7 +58,7 @@ def test_history_shows_validation_spread_and_the_kept_checkpoint(trained):
 
 def test_results_do_not_depend_on_the_ambient_thread_count(tmp_path, splits):
     cfg = CFG.replace(teacher_epochs=1, student_epochs=0, threads=1)
-    small = {k: v.subset(np.arange(512)) for k, v in splits.items()}
+    small = {k: v.subset(np.arange(min(len(v), 512))) for k, v in splits.items()}
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(2)

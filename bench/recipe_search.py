@@ -25,6 +25,18 @@ from itespy.models import build_student, build_teacher
 from itespy.train import epoch_generator, make_optimizer, student_loss, teacher_depth_labels, teacher_loss
 
 
+def _overrides(items) -> dict:
+    """KEY=VALUE strings -> config overrides (JSON values; bare words stay strings)."""
+    out = {}
+    for item in items:
+        key, value = item.split("=", 1)
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default="synthetic")
@@ -40,9 +52,7 @@ def main(argv=None):
     p.add_argument("--out")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
-    over = {k: json.loads(v) if v[:1] in "0123456789-[{tf\"" and v not in ("sgd", "adam") else v
-            for k, v in (s.split("=", 1) for s in a.set)}
-    cfg = make_config(a.profile, a.variant, data=a.data, **over)
+    cfg = make_config(a.profile, a.variant, data=a.data, **_overrides(a.set))
     if a.max_train:
         cfg = cfg.replace(max_train=a.max_train)
     splits = load_splits(cfg.data, seed=cfg.seed, max_train=cfg.max_train, max_test=cfg.max_test)
@@ -55,7 +65,6 @@ def main(argv=None):
     records = []
     torch.manual_seed(cfg.seed)
     model = build_teacher(cfg)
-    opt, _ = make_optimizer(cfg, model)
     x_all = torch.as_tensor(train.keypoints_2d)
     t0, step, epoch = time.perf_counter(), 0, 0
 
@@ -70,43 +79,34 @@ def main(argv=None):
         records.append(rec)
         print(json.dumps(rec), flush=True)
 
-    while step < a.steps:
-        gen = epoch_generator(cfg.seed, "teacher", epoch)
-        for idx in torch.randperm(len(x_all), generator=gen).split(cfg.batch_size):
-            if len(idx) < cfg.batch_size or step >= a.steps:
-                break
-            model.train()
-            losses = teacher_loss(cfg, model, x_all[idx], gen, epoch)
-            opt.zero_grad()
-            losses["total"].backward()
-            opt.step()
-            step += 1
-            if step % a.eval_every == 0:
-                report("teacher", model, {k: round(float(v), 4) for k, v in losses.items()})
-        epoch += 1
-    if a.student_steps:
-        model.eval()
-        labels = torch.as_tensor(teacher_depth_labels(model, train.keypoints_2d, "cpu"))
-        cfg = cfg.replace(**{k: json.loads(v) if v[:1] in "0123456789-[{tf\"" and v not in ("sgd", "adam") else v
-                             for k, v in (s.split("=", 1) for s in a.student_set)})
-        torch.manual_seed(cfg.seed + 2)
-        student = build_student(cfg)
-        opt, _ = make_optimizer(cfg, student, "student")
-        step, epoch, t0 = 0, 0, time.perf_counter()
-        while step < a.student_steps:
-            gen = epoch_generator(cfg.seed, "student", epoch)
+    def train_steps(stage, net, n_steps, labels=None):
+        nonlocal step
+        opt, _ = make_optimizer(cfg, net, stage)
+        step, epoch = 0, 0
+        while step < n_steps:
+            gen = epoch_generator(cfg.seed, stage, epoch)
             for idx in torch.randperm(len(x_all), generator=gen).split(cfg.batch_size):
-                if len(idx) < cfg.batch_size or step >= a.student_steps:
+                if len(idx) < cfg.batch_size or step >= n_steps:
                     break
-                student.train()
-                losses = student_loss(cfg, student, x_all[idx], labels[idx], gen)
+                net.train()
+                losses = (teacher_loss(cfg, net, x_all[idx], gen, epoch) if stage == "teacher" else
+                          student_loss(cfg, net, x_all[idx], labels[idx], gen))
                 opt.zero_grad()
                 losses["total"].backward()
                 opt.step()
                 step += 1
                 if step % a.eval_every == 0:
-                    report("student", student, {k: round(float(v), 4) for k, v in losses.items()})
+                    report(stage, net, {k: round(float(v), 4) for k, v in losses.items()})
             epoch += 1
+
+    train_steps("teacher", model, a.steps)
+    if a.student_steps:
+        model.eval()
+        labels = torch.as_tensor(teacher_depth_labels(model, train.keypoints_2d, "cpu"))
+        cfg = cfg.replace(**_overrides(a.student_set))
+        torch.manual_seed(cfg.seed + 2)
+        t0 = time.perf_counter()
+        train_steps("student", build_student(cfg), a.student_steps, labels)
     if a.out:
         atomic_write_json(a.out, {"args": vars(a), "flat": flat, "records": records})
 

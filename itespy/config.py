@@ -99,7 +99,8 @@ class Config:
         """Check every field's type and range; raise ValueError naming the field and what was expected."""
         choices = {"variant": VARIANTS, "teacher": TEACHERS, "teacher_trunk": TEACHER_TRUNKS,
                    "student": STUDENTS, "graph": GRAPHS, "profile": PROFILES,
-                   "optimizer": ("sgd", "adam"), "student_optimizer": ("same", "sgd", "adam"), "loss_norm": ("squared", "euclidean"), "kd_norm": ("squared", "l1"),
+                   "optimizer": ("sgd", "adam"), "student_optimizer": ("same", "sgd", "adam"),
+                   "loss_norm": ("squared", "euclidean"), "kd_norm": ("squared", "l1"),
                    "ric_rotation": ("haar", "axis_angle"), "rec_rotation": ("haar", "vertical"),
                    "teacher_output": ("lifted", "dictionary"), "checkpoint": ("best_val", "last")}
         for name, allowed in choices.items():

@@ -721,21 +721,6 @@ def _write_results(out: Path, new_records: list, claims=None, notebooks=None, ru
     return data
 
 
-@contextmanager
-def _torch_threads(threads: int | None):
-    """This process's torch threads set to ``threads`` (when given) for the block (extra seeds run here)."""
-    if not threads:
-        yield
-        return
-    import torch
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def reproduce(profile: str = "smoke", only=None, data: str = "synthetic", device: str = "auto", out=None,
               force: bool = False, seeds: int | None = None, overrides: dict | None = None, variant: str = "paper",
               test_data: str | None = None, cache_dir=None, notebooks_dir=None, timeout: int | None = None,
@@ -790,7 +775,8 @@ def reproduce(profile: str = "smoke", only=None, data: str = "synthetic", device
             scheduler.run_rows(items, settings, executor, jobs, retries, out / "jobs", slurm, poll, log, progress,
                                threads)
 
-    with OutLock(out), _torch_threads(threads):
+    from .train import torch_threads  # torch is imported only when a run starts
+    with OutLock(out), torch_threads(threads):
         statuses = []
         compute_rows([(t, r, 0) for t in tables for r in ex.get_table(t).row_ids])
         earlier = {n["notebook"]: n for n in _read_results(out / "results.json").get("notebooks", [])}

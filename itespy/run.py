@@ -61,17 +61,17 @@ def make_validator(val_set, cfg: Config, device):
 
 def run_experiment(cfg: Config, out_dir, stage: str = "both", splits=None, resume: bool = False,
                    overwrite: bool = False, progress: bool = True, teacher_dir=None) -> dict:
+    """Train (the stages asked for) and evaluate. ``splits`` may pass preloaded {'train','test'} PoseSets.
+    ``teacher_dir`` reuses a trained teacher from another run (stage 'student'). Returns metrics.json.
+
+    Every input is checked (configuration, data, the teacher to reuse) before ``out_dir`` is created or
+    written, so a bad input leaves no partial run behind. Everything runs with ``cfg.threads`` torch threads."""
     with torch_threads(cfg.threads):
         return _run_experiment(cfg, out_dir, stage, splits, resume, overwrite, progress, teacher_dir)
 
 
 def _run_experiment(cfg: Config, out_dir, stage: str = "both", splits=None, resume: bool = False,
                     overwrite: bool = False, progress: bool = True, teacher_dir=None) -> dict:
-    """Train (the stages asked for) and evaluate. ``splits`` may pass preloaded {'train','test'} PoseSets.
-    ``teacher_dir`` reuses a trained teacher from another run (stage 'student'). Returns metrics.json.
-
-    Every input is checked (configuration, data, the teacher to reuse) before ``out_dir`` is created or
-    written, so a bad input leaves no partial run behind."""
     cfg.validate()
     if stage not in STAGES:
         raise ValueError(f"stage: expected one of {STAGES}, got {stage!r}")

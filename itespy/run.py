@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .config import STAGES, Config
+from .config import STAGES, Config, config_key
 from .data.validation import validation_split
 from .evaluate import canonical_spread, evaluate_model
 from .io import atomic_write_json, read_json
@@ -20,6 +20,14 @@ from .train import train_student, train_teacher
 
 VALIDATION_PROTOCOLS = ("mpjpe_scaled_flip", "p_mpjpe_flip")
 SPREAD_POSES = 1024  # validation inputs over which the canonical pose's spread is measured
+
+
+def keyed_run_dir(base, cfg: Config, stage: str = "both") -> Path:
+    """``base/<teacher|run>-<key>``: one run folder per configuration (:func:`itespy.config.config_key`), so a
+    notebook re-run with other settings trains into a new folder instead of refusing the old one; a teacher's
+    folder is keyed by the teacher's settings only, so every student configuration finds it."""
+    prefix = "teacher" if stage == "teacher" else "run"
+    return Path(base) / f"{prefix}-{config_key(cfg, stage)}"
 
 
 class RunDirectoryError(RuntimeError):

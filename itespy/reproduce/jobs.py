@@ -9,18 +9,13 @@ import os
 from pathlib import Path
 
 from .. import __version__
-from ..config import Config
+from ..config import RUN_FIELDS, STUDENT_FIELDS, Config, teacher_config  # noqa: F401 -- re-exported
 from ..io import atomic_write_json, atomic_write_text, utc_now
 from .locks import _job_lock
 
 # Sources that do not change what a trained model or a metric is (excluded from the code version): paths
 # relative to the package, a folder excluding everything under it.
 _CODE_EXCLUDE = ("experiments", "reproduce", "viz", "predict", "cli.py", "__main__.py", "data/summary.py")
-# Config fields that do not change a result (the device is recorded, not hashed; eval batching is exact).
-RUN_FIELDS = ("device", "eval_batch_size", "extra")
-# Fields only stage 2 reads: reset to defaults in a teacher job so that every student shares its teacher.
-STUDENT_FIELDS = ("student", "graph", "student_channels", "student_blocks", "use_kd", "use_rec", "lambda_kd",
-                  "lambda_rec", "student_epochs", "kd_norm", "rec_rotation", "student_optimizer")
 
 
 def _hash(obj) -> str:
@@ -47,12 +42,6 @@ def _source_hash() -> str:
         h.update(path.read_bytes())
     return h.hexdigest()[:12]
 
-
-
-def teacher_config(cfg: Config) -> Config:
-    """The configuration of the teacher a row needs: the student's fields reset to their defaults."""
-    defaults = Config()
-    return cfg.replace(**{f: getattr(defaults, f) for f in STUDENT_FIELDS})
 
 
 def job_key(cfg: Config, teacher_key: str | None = None) -> str:

@@ -100,6 +100,11 @@ def skeleton_grid(poses, titles=None, path=None, ncols: int | None = None, view:
             raise ValueError(f"skeleton_grid: view must be '3d' or '2d', got {view!r}")
         if titles is not None:
             ax.set_title(titles[i], fontsize=9)
+    return _finish(fig, suptitle, path)
+
+
+def _finish(fig, suptitle, path):
+    """Title, tight layout and (when ``path`` is given) save: the last steps of every gallery figure."""
     if suptitle:
         fig.suptitle(suptitle)
     fig.tight_layout()
@@ -262,9 +267,4 @@ def joint_matrix_grid(matrices, titles=None, ncols: int | None = None, path=None
                           labels=i % ncols == 0 or ncols == 1)
         if i % ncols != 0:  # column labels on every panel, row labels only on the first column
             ax.set_xticklabels(JOINT_SHORT_NAMES, rotation=90, fontsize=6)
-    if suptitle:
-        fig.suptitle(suptitle)
-    fig.tight_layout()
-    if path is not None:
-        save_figure(fig, path)
-    return fig
+    return _finish(fig, suptitle, path)

@@ -25,8 +25,8 @@ P-MPJPE -> ``p_mpjpe_flip``, as the authors' code computes them; see :mod:`itesp
 from .tables import (FIGURE6_ATOMS, METRICS, MM, NOTEBOOKS, PROFILE_SEEDS, QUICK_OVERRIDES, TABLE_IDS, TABLES,
                      _TABLE_LIST, Metric, Reference, Row, Table, config_summary, get_table, parse_only, row_config,
                      row_data)
-from .claims import (CLAIMS, CLAIMS_BY_ID, CLOSE_FRACTION, Claim, aggregate, claims_for, evaluate_claim,
-                     evaluate_claims, paper_values)
+from .claims import (CLAIMS, CLAIMS_BY_ID, CLOSE_FRACTION, Claim, add_seed_verdicts, aggregate, claims_for,
+                     evaluate_claim, evaluate_claims, paper_values, seed_values)
 from .display import (cell_text, claim_result_text, claims_text, format_grid, paper_table_text, plot_table,
                       protocol_line, references_text, results_table_rows, results_table_text)
 from . import claims, display, tables  # noqa: E402 -- the modules themselves, e.g. ex.claims.CLOSE_FRACTION

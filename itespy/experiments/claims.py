@@ -189,6 +189,34 @@ def evaluate_claims(values: dict, table_ids=None, source: str = "kit") -> list:
     return [evaluate_claim(c, values, source) for c in claims]
 
 
+def seed_values(values: dict, seed: int) -> dict:
+    """The cells of :func:`aggregate` as one seed saw them: each cell's value on ``seed``; a cell measured on
+    a single seed keeps that value (it was not rerun because its claims were not close); a cell measured on
+    other seeds but not this one has no value."""
+    out = {}
+    for key, cell in values.items():
+        by_seed = dict(zip(cell.get("seeds", []), cell.get("values", [])))
+        value = by_seed.get(seed, cell["mean"] if cell.get("n") == 1 else None)
+        out[key] = {**cell, "mean": value, "std": 0.0 if value is not None else None, "n": int(value is not None),
+                    "values": [] if value is None else [value], "seeds": [] if value is None else [seed]}
+    return out
+
+
+def add_seed_verdicts(claims: list, values: dict) -> list:
+    """Give every claim result ``by_seed``: {seed: passed} checked on each seed's own numbers
+    (:func:`seed_values`), and ``stable``: the same verdict on every seed. Nothing is added with one seed."""
+    seeds = sorted({s for cell in values.values() for s in cell.get("seeds", [])})
+    if len(seeds) < 2:
+        return claims
+    per_seed = {s: {r["id"]: r["passed"] for r in
+                    (evaluate_claim(CLAIMS_BY_ID[c["id"]], seed_values(values, s), c["source"]) for c in claims)}
+                for s in seeds}
+    for c in claims:
+        c["by_seed"] = {s: per_seed[s][c["id"]] for s in seeds}
+        c["stable"] = len(set(c["by_seed"].values())) == 1
+    return claims
+
+
 def paper_values() -> dict:
     """The paper's numbers in the shape of :func:`aggregate` (for checking the claims on the paper itself)."""
     out = {}

@@ -117,13 +117,20 @@ def results_table_text(table_id: str, values: dict, markdown: bool = False) -> s
     return "\n".join([f"{t.id} · {t.title}", protocol_line(t) + ". Δ = kit − paper.", body] + notes)
 
 
+VERDICT_MARKS = {True: "✔", False: "✘", None: "–"}
+
+
 def claim_result_text(result: dict, markdown: bool = False) -> str:
-    mark = {True: "✔", False: "✘", None: "–"}[result["passed"]]
+    mark = VERDICT_MARKS[result["passed"]]
     head = f"{mark} {result['id']} [{', '.join(result['tables'])}] {result['statement']}"
+    details = list(result["details"])
+    if result.get("by_seed"):
+        marks = " ".join(f"{VERDICT_MARKS[v]} (seed {s})" for s, v in result["by_seed"].items())
+        details.append(f"on each seed's own numbers: {marks}"
+                       + ("" if result.get("stable") else " -- the verdict depends on the seed"))
     if markdown:
-        return "\n".join([f"* {head}  ", f"  check: {result['definition']}  "]
-                         + [f"  {d}  " for d in result["details"]])
-    return "\n".join([head, f"    check: {result['definition']}"] + [f"    {d}" for d in result["details"]])
+        return "\n".join([f"* {head}  ", f"  check: {result['definition']}  "] + [f"  {d}  " for d in details])
+    return "\n".join([head, f"    check: {result['definition']}"] + [f"    {d}" for d in details])
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -82,6 +82,11 @@ def report_markdown(tables, values: dict, claims: list, statuses: list, run: dic
     nfail = sum(1 for c in claims if c["passed"] is False)
     summary = (f"**Claims:** {npass} hold, {nfail} do not, {len(claims) - npass - nfail} could not be checked "
                "(details after the tables).")
+    seeded = [c for c in claims if "stable" in c]
+    if seeded:
+        flips = [c["id"] for c in seeded if not c["stable"]]
+        summary += (f" Checked on each seed's own numbers, {len(seeded) - len(flips)} of {len(seeded)} verdicts are "
+                    "the same on every seed" + (f"; {', '.join(flips)} depend on the seed." if flips else "."))
     if run.get("flat_baseline"):
         fb = run["flat_baseline"]
         summary += (f" **Flat-pose baseline** (every joint at the root's depth, what an untrained student "

@@ -253,7 +253,7 @@ def reproduce(profile: str = "smoke", only=None, data: str = "synthetic", device
             records = select_records(load_records(out), profile, data, variant, overrides, test_data)
 
         values = ex.aggregate(records)
-        claims = ex.evaluate_claims(values, tables)
+        claims = ex.add_seed_verdicts(ex.evaluate_claims(values, tables), values)
         run["flat_baseline"] = flat_baseline(profile, data, variant, overrides)
         figures = write_figures(out, tables, values, profile, report_figures_dir)
         run.update(finished=utc_now(), seconds=round(time.time() - t_start, 1))

@@ -1,6 +1,6 @@
 """Device-hours of the paper profile, per table and in all (a benchmark, not a test): prints and saves JSON.
 
-For every training the paper-profile reproduction needs (``itespy.scheduler.plan`` over all rows of all
+For every training the paper-profile reproduction needs (``itespy.reproduce.scheduler.plan`` over all rows of all
 tables: each distinct teacher once, each distinct student once), it times a few optimisation steps of that
 exact configuration on ``--device`` with random inputs of the right shape (compute does not depend on the
 values), and multiplies by the number of steps of the profile:
@@ -28,11 +28,12 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 from itespy import experiments as ex
-from itespy import scheduler as sch
+from itespy.reproduce import scheduler as sch
 from itespy.config import Config
 from itespy.io import atomic_write_json
 from itespy.models import build_student, build_teacher
-from itespy.train import epoch_generator, make_optimizer, resolve_device, student_loss, teacher_loss
+from itespy.devices import resolve_device
+from itespy.train import epoch_generator, make_optimizer, student_loss, teacher_loss
 
 H36M_TRAIN_POSES = 1_559_752  # Human3.6M S1, S5, S6, S7, S8, 4 cameras, every frame (the paper's training set)
 ASSUMED_GPU_FLOPS = 20e12  # sustained fp32 FLOP/s of a current data-centre GPU on these small matmuls (assumption)

@@ -24,7 +24,7 @@ from itespy.io import atomic_write_json
 from itespy.losses import (pose_distance, reprojection_loss, rotation_equivariance_loss, rotation_invariance_loss,
                            sample_rotations)
 from itespy.models import build_student, build_teacher, count_parameters
-from itespy.train import resolve_device
+from itespy.devices import resolve_device
 
 PAPER_TABLE9 = {"C3DPO": {"params_M": 0.53, "ms": 0.17}, "ITES-TS": {"params_M": 7.27, "ms": 0.28}}
 BATCH = 128

@@ -22,7 +22,8 @@ from itespy.data import load_splits
 from itespy.evaluate import canonical_spread, evaluate_flat_baseline, evaluate_model
 from itespy.io import atomic_write_json
 from itespy.models import build_student, build_teacher
-from itespy.train import epoch_generator, make_optimizer, student_loss, teacher_depth_labels, teacher_loss
+from itespy.inference import teacher_depth_labels
+from itespy.train import epoch_generator, make_optimizer, student_loss, teacher_loss
 
 
 def _overrides(items) -> dict:

@@ -38,7 +38,8 @@ def _evaluate(args):
     from .evaluate import DEFAULT_PROTOCOLS, evaluate_model, summary_line
     from .metrics import PROTOCOLS
     from .io import read_json
-    from .train import load_model, resolve_device
+    from .checkpoints import load_model
+    from .devices import resolve_device
     run_dir = Path(args.checkpoint)
     protocols = tuple(args.protocol) if args.protocol else DEFAULT_PROTOCOLS
     unknown = [p for p in protocols if p not in PROTOCOLS]
@@ -111,7 +112,7 @@ def _info(args):
 
     from . import __version__
     from .models import build_student, build_teacher, count_parameters
-    from .train import resolve_device
+    from .devices import resolve_device
     cfg = make_config("paper", args.variant)
     lines = {"itespy": __version__, "python": platform.python_version(), "torch": torch.__version__,
              "numpy": np.__version__, "device (auto)": str(resolve_device("auto")),

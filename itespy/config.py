@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import numbers
@@ -20,6 +21,11 @@ TEACHER_TRUNKS = ("resfc", "agcn")
 STUDENTS = ("agcn", "resfc", "semgcn")
 GRAPHS = ("both", "physical", "nonphysical")
 STAGES = ("teacher", "student", "both")
+# Fields that do not change a result (the device is recorded, not hashed; eval batching is exact).
+RUN_FIELDS = ("device", "eval_batch_size", "extra")
+# Fields only stage 2 reads: reset to defaults in a teacher's configuration so every student shares its teacher.
+STUDENT_FIELDS = ("student", "graph", "student_channels", "student_blocks", "use_kd", "use_rec", "lambda_kd",
+                  "lambda_rec", "student_epochs", "kd_norm", "rec_rotation", "student_optimizer")
 INT_FIELDS = ("stride", "num_atoms", "teacher_hidden", "teacher_bottleneck", "teacher_blocks", "student_channels",
               "student_blocks", "cycle_copies", "teacher_epochs", "student_epochs", "batch_size", "lr_decay_every",
               "root_align_epochs", "seed", "eval_batch_size", "threads", "val_every")
@@ -210,3 +216,19 @@ def make_config(profile: str = "paper", variant: str = "paper", **overrides) -> 
     cfg = cfg.replace(**VARIANT_SETTINGS[variant])
     cfg = cfg.replace(**PROFILE_SETTINGS[profile])
     return cfg.replace(**{k: v for k, v in overrides.items() if v is not None}).validate()
+
+
+def teacher_config(cfg: Config) -> Config:
+    """The configuration of the teacher ``cfg`` needs: the student's fields reset to their defaults."""
+    defaults = Config()
+    return cfg.replace(**{f: getattr(defaults, f) for f in STUDENT_FIELDS})
+
+
+def config_key(cfg: Config, stage: str = "both") -> str:
+    """A short hash of what decides a training's result: every field but :data:`RUN_FIELDS`; for
+    ``stage="teacher"`` only the teacher's (:func:`teacher_config`). Equal keys, equal trainings."""
+    if stage not in STAGES:
+        raise ValueError(f"stage: expected one of {STAGES}, got {stage!r}")
+    cfg = teacher_config(cfg) if stage == "teacher" else cfg
+    fields = {k: v for k, v in cfg.to_dict().items() if k not in RUN_FIELDS}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:12]

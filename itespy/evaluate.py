@@ -14,7 +14,7 @@ import torch
 from .geometry import root_centre
 from .metrics import (PROTOCOLS, depth_flip, evaluate_protocol, flip_best, joint_errors, mpjpe_scaled,
                       procrustes_align)
-from .train import predict
+from .inference import predict
 
 DEFAULT_PROTOCOLS = ("mpjpe_scaled_flip", "p_mpjpe_flip", "n_mpjpe", "mpjpe_scaled", "p_mpjpe", "pck150", "auc")
 TEACHER_OUTPUTS = ("lifted", "dictionary")  # input 2D lifted with the teacher's depth | R̂ Ŷt itself

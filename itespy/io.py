@@ -2,11 +2,17 @@
 so a killed process never leaves a half-written result, checkpoint or figure behind."""
 from __future__ import annotations
 
+import datetime
 import io
 import json
 import os
 import tempfile
 from pathlib import Path
+
+
+def utc_now() -> str:
+    """The current UTC time as ISO 8601 to the second (the time stamp of every record the kit writes)."""
+    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
 
 
 def _default_file_mode() -> int:

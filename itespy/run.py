@@ -9,15 +9,25 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .config import STAGES, Config
+from .config import STAGES, Config, config_key
 from .data.validation import validation_split
 from .evaluate import canonical_spread, evaluate_model
 from .io import atomic_write_json, read_json
-from .train import (TEACHER_MODEL_FIELDS, check_keypoints_2d, load_model, resolve_device, run_info, save_model,
-                    torch_threads, train_student, train_teacher)
+from .checkpoints import TEACHER_MODEL_FIELDS, load_model, save_model
+from .devices import resolve_device, run_info, torch_threads
+from .inference import check_keypoints_2d
+from .train import train_student, train_teacher
 
 VALIDATION_PROTOCOLS = ("mpjpe_scaled_flip", "p_mpjpe_flip")
 SPREAD_POSES = 1024  # validation inputs over which the canonical pose's spread is measured
+
+
+def keyed_run_dir(base, cfg: Config, stage: str = "both") -> Path:
+    """``base/<teacher|run>-<key>``: one run folder per configuration (:func:`itespy.config.config_key`), so a
+    notebook re-run with other settings trains into a new folder instead of refusing the old one; a teacher's
+    folder is keyed by the teacher's settings only, so every student configuration finds it."""
+    prefix = "teacher" if stage == "teacher" else "run"
+    return Path(base) / f"{prefix}-{config_key(cfg, stage)}"
 
 
 class RunDirectoryError(RuntimeError):
@@ -145,7 +155,7 @@ def _scored(model, test_set, device, cfg: Config, history_path: Path) -> dict:
 
 def _check_splits(splits, cfg: Config):
     """The training inputs and the test pairs must be non-empty, (N, 17, 2) / (N, 17, 3) and finite."""
-    from .data.spec import check_array
+    from .data.errors import check_array
     from .skeleton import NUM_JOINTS
     if not isinstance(splits, dict) or not {"train", "test"} <= set(splits):
         raise ValueError(f"splits: expected a dict with 'train' and 'test' PoseSets, got {type(splits).__name__}"

@@ -2,52 +2,31 @@
 student with the teacher frozen (L_s = λKD·L_KD + λREC·L_REC).
 
 A run directory holds ``config.json``, ``teacher.pt`` / ``student.pt`` (final weights), per-epoch
-checkpoints ``<stage>_last.pt`` (and ``<stage>_prev.pt``, the fallback when the latest is corrupt),
-``history.json`` (losses per epoch), ``metrics.json`` and ``run_info.json`` (seed, versions, device).
-Each epoch draws its shuffling and cycle rotations from a generator seeded by (seed, stage, epoch), so a
-run resumed after a crash gives the same numbers as one that never stopped.
+checkpoints (:mod:`itespy.checkpoints`), ``history.json`` (losses and validation checks),
+``metrics.json`` and ``run_info.json`` (seed, versions, device; :mod:`itespy.devices`). Each epoch draws
+its shuffling and cycle rotations from a generator seeded by (seed, stage, epoch), so a run resumed after a crash gives the same numbers as one that never stopped.
 """
 from __future__ import annotations
 
-import contextlib
-import json
-import platform
 import time
-import warnings
-from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import __version__
+from .checkpoints import CheckpointError, _check_config_match, _latest_epoch_state, _save_epoch
 from .config import Config
-from .io import atomic_torch_save, atomic_write_json
+from .devices import resolve_device, torch_threads
+from .inference import check_keypoints_2d, teacher_depth_labels
 from .losses import (canonicalisation_loss, knowledge_distillation_loss, reprojection_loss,
                      rotation_equivariance_loss, rotation_invariance_loss)
-from .models import build_student, build_teacher, count_parameters
+from .models import build_student, build_teacher
+# Names notebooks and scripts imported from here before checkpoints, devices and inference had modules of
+# their own: they keep working.
+from .checkpoints import load_model, save_model  # noqa: E402,F401
+from .inference import predict  # noqa: E402,F401
 
 STAGE_SEED_OFFSET = {"teacher": 1, "student": 2}
-# Config fields that decide the networks' architecture (a checkpoint only fits a model built with the same).
-TEACHER_MODEL_FIELDS = ("variant", "teacher", "teacher_trunk", "num_atoms", "teacher_hidden", "teacher_bottleneck",
-                        "teacher_blocks", "dictionary_bias", "extra_bottleneck")
-MODEL_FIELDS = TEACHER_MODEL_FIELDS + ("student", "graph", "student_channels", "student_blocks")
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be read or does not match the configuration."""
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """'auto' -> CUDA when present, else CPU. Asking for CUDA on a machine without it is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device {name!r}: CUDA was requested but torch.cuda.is_available() is False on this "
-                           "machine; use --device cpu or --device auto.")
-    if name != "cpu" and not name.startswith("cuda"):
-        raise ValueError(f"device: expected auto, cpu, cuda or cuda:N, got {name!r}")
-    return torch.device(name)
 
 
 def epoch_generator(seed: int, stage: str, epoch: int) -> torch.Generator:
@@ -105,97 +84,6 @@ def _weighted(terms: dict) -> dict:
                          "use_rep/use_ric (teacher) or use_kd/use_rec (student).")
     total = sum(w * v for w, v in terms.values())
     return {"total": total, **{k: float(v.detach()) for k, (_, v) in terms.items()}}
-
-
-@torch.no_grad()
-def predict(model, keypoints_2d: np.ndarray, device, batch_size: int = 1024) -> dict:
-    """Run a teacher or student in eval mode over (N, 17, 2) model-space 2D; numpy outputs."""
-    keypoints_2d = check_keypoints_2d(keypoints_2d, "predict: keypoints_2d")
-    model.eval()
-    outs = []
-    for start in range(0, len(keypoints_2d), batch_size):
-        x = torch.as_tensor(keypoints_2d[start:start + batch_size], dtype=torch.float32, device=device)
-        outs.append({k: v.cpu().numpy() for k, v in model(x).items()})
-    out = {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
-    bad = ~np.isfinite(out["pose_3d"]).all(axis=(-1, -2))
-    if bad.any():
-        raise ValueError(f"predict: the model gave NaN/inf 3D poses for {int(bad.sum())} of {len(bad)} inputs "
-                         f"(first at index {int(np.argmax(bad))}, largest |2D| value there "
-                         f"{float(np.abs(keypoints_2d[int(np.argmax(bad))]).max()):.3g}); expected model-space 2D "
-                         "inputs (root-centred, normalised so the pelvis-to-head length is about 0.2).")
-    return out
-
-
-def check_keypoints_2d(keypoints_2d, where: str, min_poses: int = 1) -> np.ndarray:
-    """Model-space 2D inputs must be a finite (N, 17, 2) array with N >= ``min_poses``; returns it as float32."""
-    from .skeleton import NUM_JOINTS
-    a = np.asarray(keypoints_2d.detach().cpu() if isinstance(keypoints_2d, torch.Tensor) else keypoints_2d)
-    if a.ndim != 3 or a.shape[1:] != (NUM_JOINTS, 2):
-        raise ValueError(f"{where}: expected shape (N, {NUM_JOINTS}, 2) (N poses of the 17 H36M joints, 2D), "
-                         f"got {a.shape}")
-    if not np.issubdtype(a.dtype, np.number):
-        raise ValueError(f"{where}: expected numbers, got dtype {a.dtype}")
-    if len(a) < min_poses:
-        raise ValueError(f"{where}: got {len(a)} poses; expected at least {min_poses}"
-                         + (" (batch norm needs two poses per training batch)" if min_poses > 1 else ""))
-    bad = ~np.isfinite(a)
-    if bad.any():
-        raise ValueError(f"{where}: contains {int(bad.sum())} NaN/inf values (first at index "
-                         f"{np.argwhere(bad)[0].tolist()}); expected finite numbers")
-    return a.astype(np.float32, copy=False)
-
-
-def teacher_depth_labels(teacher, keypoints_2d, device, batch_size=1024) -> np.ndarray:
-    """L_KD targets: the frozen teacher's depth (R̂ Ŷt)_z of every training sample, computed once, (N, 17)."""
-    return predict(teacher, keypoints_2d, device, batch_size)["pose_3d"][..., 2]
-
-
-def _save_epoch(run_dir: Path, stage: str, state: dict):
-    last, prev = run_dir / f"{stage}_last.pt", run_dir / f"{stage}_prev.pt"
-    atomic_torch_save(last, state, backup=prev)  # the old _last becomes _prev only once the new one is on disk
-
-
-def load_checkpoint_file(path: Path) -> dict:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # corrupt / truncated / not a torch file
-        raise CheckpointError(f"checkpoint {path}: cannot be read ({type(exc).__name__}: {exc}); "
-                              "expected a file written by itespy.train.") from None
-    if not isinstance(state, dict) or "model" not in state or "config" not in state:
-        raise CheckpointError(f"checkpoint {path}: expected an itespy checkpoint with 'model' and 'config' keys.")
-    return state
-
-
-def _latest_epoch_state(run_dir: Path, stage: str):
-    """(path, state) of the newest readable epoch checkpoint of ``stage`` (``_last``, else ``_prev``), or None."""
-    names = (f"{stage}_last.pt", f"{stage}_prev.pt")
-    for i, name in enumerate(names):
-        path = run_dir / name
-        if path.exists():
-            try:
-                return path, load_checkpoint_file(path)
-            except CheckpointError as exc:
-                fallback = ("Falling back to the previous checkpoint." if i + 1 < len(names) and
-                            (run_dir / names[i + 1]).exists() else
-                            f"No earlier checkpoint is readable: training {stage} from epoch 1.")
-                warnings.warn(f"{exc} {fallback}", stacklevel=2)
-    return None
-
-
-@contextlib.contextmanager
-def torch_threads(threads: int | None):
-    """Run the block with ``threads`` torch CPU threads (restored afterwards). A training's thread count is
-    part of its configuration (``Config.threads``): another count changes the order of floating-point sums,
-    and a short training amplifies that, so it must not depend on the machine or on ``--jobs``."""
-    if not threads:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(int(threads))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _fit(cfg, stage, model, data_2d, labels, run_dir, device, epochs, resume, progress, validate=None):
@@ -283,14 +171,6 @@ def _fit(cfg, stage, model, data_2d, labels, run_dir, device, epochs, resume, pr
     return history
 
 
-def _check_config_match(state, cfg, path, fields=MODEL_FIELDS, expected_from="requested"):
-    saved = state["config"]
-    diff = {k: (saved.get(k), getattr(cfg, k)) for k in fields if saved.get(k) != getattr(cfg, k)}
-    if diff:
-        listed = ", ".join(f"{k}: saved {a!r}, {expected_from} {b!r}" for k, (a, b) in diff.items())
-        raise CheckpointError(f"checkpoint {path}: it was trained with a different model ({listed}).")
-
-
 def train_teacher(cfg: Config, train_2d: np.ndarray, run_dir=None, resume=False, progress=True, validate=None):
     """Stage 1. Returns (teacher in eval mode, history). ``validate``: see :func:`_fit`."""
     device = resolve_device(cfg.device)
@@ -321,42 +201,3 @@ def train_student(cfg: Config, train_2d: np.ndarray, teacher=None, run_dir=None,
     return student.eval(), history
 
 
-def save_model(path, model, cfg: Config, stage: str, extra: dict | None = None):
-    atomic_torch_save(path, {"model": model.state_dict(), "config": cfg.to_dict(), "stage": stage,
-                             "itespy_version": __version__, **(extra or {})})
-
-
-def load_model(path, stage: str, device="cpu", expected: Config | None = None, fields=None,
-               expected_from: str = "requested"):
-    """Load ``teacher.pt`` / ``student.pt``; returns (model in eval mode, Config).
-
-    ``expected``: the configuration the checkpoint must have been trained with (e.g. the run directory's
-    config.json, named by ``expected_from`` in the error); a difference in the architecture ``fields``
-    (default: every model field) is a CheckpointError."""
-    if stage not in STAGE_SEED_OFFSET:
-        raise ValueError(f"load_model: stage expected 'teacher' or 'student', got {stage!r}")
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"checkpoint {path}: file not found; expected the output of `itespy train`.")
-    state = load_checkpoint_file(path)
-    if state.get("stage", stage) != stage:
-        raise CheckpointError(f"checkpoint {path}: it holds a {state['stage']}, expected a {stage}.")
-    try:
-        cfg = Config.from_dict(state["config"])
-    except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"checkpoint {path}: its configuration cannot be used ({exc}).") from None
-    if expected is not None:
-        _check_config_match(state, expected, path, fields or MODEL_FIELDS, expected_from)
-    model = build_teacher(cfg) if stage == "teacher" else build_student(cfg)
-    try:
-        model.load_state_dict(state["model"])
-    except RuntimeError as exc:
-        raise CheckpointError(f"checkpoint {path}: weights do not fit a {stage} built from its own config "
-                              f"({str(exc).splitlines()[0]}).") from None
-    return model.to(resolve_device(device) if isinstance(device, str) else device).eval(), cfg
-
-
-def run_info(cfg: Config, device) -> dict:
-    return {"seed": cfg.seed, "device": str(device), "itespy": __version__, "torch": torch.__version__,
-            "numpy": np.__version__, "python": platform.python_version(), "profile": cfg.profile,
-            "config": cfg.to_dict()}

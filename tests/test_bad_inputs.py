@@ -22,7 +22,10 @@ from itespy.data import DataError, load_splits
 from itespy.metrics import mpjpe, p_mpjpe
 from itespy.models import build_teacher
 from itespy.run import RunDirectoryError, run_experiment
-from itespy.train import CheckpointError, load_model, predict, resolve_device, train_teacher
+from itespy.checkpoints import CheckpointError, load_model
+from itespy.devices import resolve_device
+from itespy.inference import predict
+from itespy.train import train_teacher
 
 REPO = Path(__file__).resolve().parents[1]
 NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")

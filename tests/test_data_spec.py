@@ -4,7 +4,7 @@ import pytest
 
 from itespy.data import (KNOWN_SOURCES, DataError, DataNotFoundError, PoseSet, even_subsample_index, load_splits,
                          load_test_set, parse_spec)
-from itespy.data.spec import atomic_save_npz, check_array
+from itespy.data.errors import atomic_save_npz, check_array
 from itespy.data.summary import format_summary, save_plausibility_figure, save_sample_figure, summarise
 
 

@@ -117,6 +117,20 @@ def test_aggregate_over_seeds():
     assert cell["std"] == pytest.approx(math.sqrt(8.0))  # sample std (ddof=1)
 
 
+def test_claims_are_checked_on_each_seed_and_a_flip_is_named():
+    # C10: resfc beats agcn. Mean over seeds holds (80 vs 90) but seed 1 alone does not (95 vs 90);
+    # agcn, run on one seed only, counts the same on every seed.
+    v = _values([("T7", "resfc", "MPJPE", 65.0, 0), ("T7", "resfc", "MPJPE", 95.0, 1), ("T7", "agcn", "MPJPE", 90.0, 0)])
+    one = ex.seed_values(v, 1)
+    assert one[("T7", "resfc", "MPJPE")]["mean"] == 95.0 and one[("T7", "agcn", "MPJPE")]["mean"] == 90.0
+    c10 = ex.add_seed_verdicts(ex.evaluate_claims(v, ["T7"]), v)[0]
+    assert c10["passed"] is True and c10["by_seed"] == {0: True, 1: False} and c10["stable"] is False
+    text = ex.claim_result_text(c10)
+    assert "✔ (seed 0) ✘ (seed 1)" in text and "depends on the seed" in text
+    single = _values([("T7", "resfc", "MPJPE", 65.0, 0), ("T7", "agcn", "MPJPE", 90.0, 0)])
+    assert "by_seed" not in ex.add_seed_verdicts(ex.evaluate_claims(single, ["T7"]), single)[0]
+
+
 def test_claim_checks_better_and_near_best():
     c10 = ex.CLAIMS_BY_ID["C10"]
     good = _values([("T7", "resfc", "MPJPE", 80.0, 0), ("T7", "agcn", "MPJPE", 100.0, 0)])

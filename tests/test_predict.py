@@ -279,7 +279,7 @@ def test_cli_errors_leave_no_partial_files(run_dir, sample_files, tmp_path, monk
         predict.run_from_args(_args("--checkpoint", run_dir, "--input", bad, "--format", "h36m17", "--out", out,
                                     "--html", html))
     # a failure while rendering the last output: nothing at all is written
-    monkeypatch.setattr(predict, "png_frames", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("disk on fire")))
+    monkeypatch.setattr(predict.core, "png_frames", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("disk on fire")))
     with pytest.raises(RuntimeError, match="disk on fire"):
         predict.run_from_args(_args("--checkpoint", run_dir, "--input", sample_files["h36m17"], "--format",
                                     "h36m17", "--out", out, "--html", html, "--png", tmp_path / "frames"))

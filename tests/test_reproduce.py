@@ -6,6 +6,7 @@ numbers are meaningless, the files and the bookkeeping are what is tested."""
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -81,7 +82,7 @@ def test_row_errors_are_recorded_and_the_table_goes_on(tmp_path, shared_cache, m
         if cfg.graph == "physical":
             raise FloatingPointError("loss became nan")
         return real(cfg, *a, **k)
-    monkeypatch.setattr(rp, "ensure_student", broken)
+    monkeypatch.setattr(rp.rows, "ensure_student", broken)
     records = rp.run_table("T8", profile="smoke", device="cpu", out_dir=tmp_path, cache_dir=shared_cache,
                            overrides=TINY, log=None)
     status = {r["row"]: r["status"] for r in records}
@@ -159,14 +160,14 @@ def test_broken_notebook_is_reported_and_the_rest_runs(tmp_path, shared_cache):
 def test_a_locked_out_dir_is_refused(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
-    (out / ".lock").write_text(json.dumps({"pid": os.getpid(), "host": rp.socket.gethostname(), "started": "now"}))
+    (out / ".lock").write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": "now"}))
     with pytest.raises(rp.ReproduceLockedError, match=f"pid {os.getpid()}"):
         rp.reproduce(profile="smoke", only="T3", out=out, log=lambda *a: None)
     assert not (out / "results.json").exists()
     # a lock left by a process that is gone is stale: taken over
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    (out / ".lock").write_text(json.dumps({"pid": dead.pid, "host": rp.socket.gethostname(), "started": "then"}))
+    (out / ".lock").write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname(), "started": "then"}))
     with rp.OutLock(out):
         assert json.loads((out / ".lock").read_text())["pid"] == os.getpid()
     assert not (out / ".lock").exists()
@@ -195,7 +196,7 @@ def test_command_line_arguments():
 
 
 def test_close_claims_get_more_seeds(tmp_path, shared_cache, monkeypatch):
-    monkeypatch.setattr(ex, "CLOSE_FRACTION", 10.0)  # every comparison counts as close
+    monkeypatch.setattr(ex.claims, "CLOSE_FRACTION", 10.0)  # every comparison counts as close
     out = tmp_path / "out"
     result = rp.reproduce(profile="smoke", only="T7", device="cpu", out=out, overrides=TINY, cache_dir=shared_cache,
                           seeds=2, log=lambda *a: None)

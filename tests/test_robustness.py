@@ -13,7 +13,8 @@ from itespy.losses import reprojection_loss
 from itespy.models import build_student, build_teacher
 from itespy.models.graph import NonPhysicalGraphConv, PhysicalGraphConv, SemGraphConv
 from itespy.skeleton import adjacency
-from itespy.train import predict, student_loss, teacher_loss
+from itespy.inference import predict
+from itespy.train import student_loss, teacher_loss
 
 
 

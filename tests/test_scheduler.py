@@ -1,4 +1,4 @@
-"""Parallel and cluster runs of `itespy reproduce` (itespy.scheduler): the task plan, the scheduling loop with
+"""Parallel and cluster runs of `itespy reproduce` (itespy.reproduce.scheduler): the task plan, the scheduling loop with
 retries, local worker processes against the serial runner, the Slurm path through submitit's local executor
 (including a runner killed mid-wait), and the job locks shared by workers on several nodes.
 
@@ -17,7 +17,8 @@ import torch
 
 from itespy import experiments as ex
 from itespy import reproduce as rp
-from itespy import scheduler as sch
+from itespy.reproduce import backends
+from itespy.reproduce import scheduler as sch
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = {**ex.QUICK_OVERRIDES, "max_train": 64, "max_test": 32, "batch_size": 32, "teacher_hidden": 32,
@@ -177,10 +178,10 @@ def test_failing_rows_are_retried_then_reported_by_row(tmp_path):
 
 
 def test_workers_are_pinned_one_per_gpu():
-    assert sch.worker_gpus(4, [0, 1, 2, 3]) == [0, 1, 2, 3]
-    assert sch.worker_gpus(3, [0, 1]) == [0, 1, 0]
-    assert sch.worker_gpus(2, []) == []
-    assert sch.visible_gpus("cpu") == [] and sch.visible_gpus("cuda:1") == []
+    assert backends.worker_gpus(4, [0, 1, 2, 3]) == [0, 1, 2, 3]
+    assert backends.worker_gpus(3, [0, 1]) == [0, 1, 0]
+    assert backends.worker_gpus(2, []) == []
+    assert backends.visible_gpus("cpu") == [] and backends.visible_gpus("cuda:1") == []
 
 
 def test_slurm_options_reach_the_sbatch_script(tmp_path, monkeypatch):
@@ -192,14 +193,14 @@ def test_slurm_options_reach_the_sbatch_script(tmp_path, monkeypatch):
     (bin_dir / "srun").write_text("#!/bin/sh\nexit 0\n")
     (bin_dir / "srun").chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    backend = sch.SubmititBackend(tmp_path, "slurm", _settings(tmp_path, device="auto"), "v1", "paper",
+    backend = backends.SubmititBackend(tmp_path, "slurm", _settings(tmp_path, device="auto"), "v1", "paper",
                                   partition="gpu", time_min=90, mem_gb=32, slurm_extra={"account": "mylab"},
                                   log=lambda *a: None)
     script = backend.executor._executor._make_submission_file_text("python -m x", "uid")
     for expected in ("--partition=gpu", "--time=90", "--mem=32GB", "--gpus-per-node=1", "--cpus-per-task=8",
                      "--account=mylab"):
         assert expected in script, (expected, script)
-    cpu = sch.SubmititBackend(tmp_path, "slurm", _settings(tmp_path, device="cpu"), "v1", "smoke", log=lambda *a: None)
+    cpu = backends.SubmititBackend(tmp_path, "slurm", _settings(tmp_path, device="cpu"), "v1", "smoke", log=lambda *a: None)
     assert "--gpus-per-node" not in cpu.executor._executor._make_submission_file_text("python -m x", "uid")
 
 
@@ -281,7 +282,7 @@ def test_a_preempted_slurm_job_is_requeued_with_the_same_call(tmp_path):
     """On pre-emption or time-out submitit calls checkpoint() and requeues what it returns; training then
     resumes from its epoch checkpoints (tests/test_crash_safety.py checks that resumption)."""
     import submitit
-    call = sch._task_call()
+    call = backends._task_call()
     assert isinstance(call, submitit.helpers.Checkpointable)
     task = sch.Task("teacher-x", [("T7", "resfc", 0)], teacher_of=("T7", "resfc", 0))
     again = call.checkpoint(task, _settings(tmp_path), "v1", 2)
@@ -300,7 +301,7 @@ def test_plan_option_prints_the_trainings_and_trains_nothing(tmp_path, capsys):
 
 
 def test_stopping_the_runner_stops_its_local_workers(tmp_path):
-    backend = sch.LocalBackend(1, _settings(tmp_path), "v1", log=lambda *a: None)
+    backend = backends.LocalBackend(1, _settings(tmp_path), "v1", log=lambda *a: None)
     future = backend._pool().submit(time.sleep, 60)  # a worker busy with a long task
     while not future.running():
         time.sleep(0.05)

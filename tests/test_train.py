@@ -10,7 +10,8 @@ from itespy.data import load_splits
 from itespy.evaluate import evaluate_flat_baseline, evaluate_model
 from itespy.models import build_teacher
 from itespy.run import RunDirectoryError, run_experiment
-from itespy.train import load_model, resolve_device
+from itespy.checkpoints import load_model
+from itespy.devices import resolve_device
 
 CFG = make_config("smoke", data="synthetic", max_train=4096, max_test=256, teacher_epochs=5, student_epochs=2,
                   device="cpu")

@@ -8,9 +8,10 @@
 DATA specs: ``synthetic`` | ``mocap:PATH.npz`` | ``bvh:DIR`` | ``h36m:DIR`` | ``h36m-cpn:DIR`` |
 ``3dhp:DIR`` (test only: :func:`load_test_set`). See docs/data.md.
 """
+from .errors import DataError, DataNotFoundError
+from .load import load_splits, load_test_set
 from .poseset import PoseSet, RawSplit, build_poseset, concatenate, even_subsample_index
-from .spec import (KNOWN_SOURCES, SPEC_PREFIXES, DataError, DataNotFoundError, load_splits, load_test_set,
-                   parse_spec)
+from .spec import KNOWN_SOURCES, SPEC_PREFIXES, parse_spec
 
 __all__ = ["PoseSet", "RawSplit", "build_poseset", "concatenate", "even_subsample_index", "KNOWN_SOURCES",
            "SPEC_PREFIXES", "DataError", "DataNotFoundError", "load_splits", "load_test_set", "parse_spec"]

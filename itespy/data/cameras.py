@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..skeleton import ROOT
-from .spec import DataError
+from .errors import DataError
 
 # --------------------------------------------------------------------------------- Human3.6M (VideoPose3D)
 H36M_SOURCE = "facebookresearch/VideoPose3D common/h36m_dataset.py (commit 11e90ad)"

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..skeleton import LEFT_JOINTS, NUM_JOINTS, RIGHT_JOINTS
 from .cameras import H36M_CAMERA_IDS, H36M_SOURCE, h36m_camera
-from .spec import DataError, check_array, require_dir, require_file
+from .errors import DataError, check_array, require_dir, require_file
 
 FILE_3D = "data_3d_h36m.npz"
 FILE_2D = {"gt": "data_2d_h36m_gt.npz", "cpn": "data_2d_h36m_cpn_ft_h36m_dbb.npz"}

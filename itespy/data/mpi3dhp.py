@@ -22,7 +22,7 @@ import numpy as np
 
 from ..skeleton import NUM_JOINTS
 from .cameras import MPI3DHP_INTRINSICS, MPI3DHP_SOURCE
-from .spec import DataError, DataNotFoundError, check_array, require_dir
+from .errors import DataError, DataNotFoundError, check_array, require_dir
 
 SEQUENCES = ("TS1", "TS2", "TS3", "TS4", "TS5", "TS6")
 TO_H36M = (14, 8, 9, 10, 11, 12, 13, 15, 1, 16, 0, 5, 6, 7, 2, 3, 4)

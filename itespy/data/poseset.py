@@ -22,7 +22,7 @@ import numpy as np
 
 from ..geometry import TARGET_ROOT_HEAD_2D, pixels_to_normalised, root_centre
 from ..skeleton import HEAD, NUM_JOINTS, ROOT
-from .spec import DataError, check_array
+from .errors import DataError, check_array
 
 UNITS = {
     "keypoints_2d": "model-space 2D: (pixels - root pixel) / focal_px * scale (dimensionless)",

@@ -9,7 +9,9 @@ import numpy as np
 
 from ..skeleton import BONES, JOINT_NAMES, LEFT_JOINTS, RIGHT_JOINTS, bone_lengths
 from .poseset import PoseSet
-from .spec import DataError, load_splits, load_test_set, parse_spec
+from .errors import DataError
+from .load import load_splits, load_test_set
+from .spec import parse_spec
 
 BONE_NAMES = tuple(f"{JOINT_NAMES[p]}-{JOINT_NAMES[c]}" for p, c in BONES)
 

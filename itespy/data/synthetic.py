@@ -7,7 +7,7 @@ Model
   Drillis-Contini / Winter segment table: thigh 0.245 H, shank 0.246 H, upper arm 0.186 H, forearm
   0.146 H; torso, neck, head and hip / shoulder widths chosen to match Human3.6M-like joint positions),
   each varied per subject by a log-normal factor (sd 4 %) and by a small left/right asymmetry (1 %).
-* **Poses.** A 24-angle kinematic model (plus heading) (pelvis, two spine segments, neck/head, 3-DoF hips and
+* **Poses.** (:mod:`itespy.data.body`) A 24-angle kinematic model (plus heading) (pelvis, two spine segments, neck/head, 3-DoF hips and
   shoulders, 1-DoF knees and elbows) with forward kinematics vectorised over all frames
   (:func:`forward_kinematics`). Every angle is clipped to an anatomical range (:data:`JOINT_LIMITS`, deg).
 * **Motion.** Smooth sequences from seven families: ``walk`` (gait cycle with arm swing, curved paths),
@@ -27,123 +27,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..skeleton import NUM_JOINTS
-from .spec import DataError
+from .body import ANGLES, JOINT_LIMITS, SEGMENTS, forward_kinematics, make_subjects  # noqa: F401 -- JOINT_LIMITS re-exported
+from .errors import DataError
+from .plausibility import (ANGLE_BOUNDS, ANGLE_NAMES, RATIO_BOUNDS, RATIO_NAMES,  # noqa: F401 -- re-exported
+                           plausibility_stats, summarise_plausibility)
 
 FPS = 25.0
 FAMILIES = ("walk", "turn", "reach", "squat", "sit", "raise-arms", "wave")
-
-# (min, max) in degrees; hips/shoulders: flex(ion) forward +, abd(uction) outward +, rot = internal +.
-JOINT_LIMITS = {
-    "pelvis_pitch": (-10, 60), "pelvis_roll": (-10, 10),
-    "lumbar_flex": (-20, 50), "lumbar_lat": (-25, 25), "lumbar_twist": (-35, 35),
-    "neck_flex": (-40, 50), "neck_lat": (-30, 30), "neck_yaw": (-70, 70),
-    "hip_flex_R": (-25, 120), "hip_flex_L": (-25, 120), "hip_abd_R": (-15, 40), "hip_abd_L": (-15, 40),
-    "hip_rot_R": (-30, 35), "hip_rot_L": (-30, 35), "knee_R": (0, 135), "knee_L": (0, 135),
-    "sh_flex_R": (-45, 175), "sh_flex_L": (-45, 175), "sh_abd_R": (-5, 170), "sh_abd_L": (-5, 170),
-    "sh_rot_R": (-45, 70), "sh_rot_L": (-45, 70), "elbow_R": (0, 145), "elbow_L": (0, 145),
-}
-ANGLES = tuple(JOINT_LIMITS)
-
-# Segment lengths as fractions of body height H (see module docstring).
-SEGMENTS = {
-    "hip_half_width": (0.058, 0.052),  # (women, men): hip-joint centre from the pelvis midline
-    "shoulder_half_width": (0.068, 0.074),  # shoulder-joint centre from the thorax (H36M-like)
-    "pelvis_drop": (0.012, 0.012),  # hip joints below the root (H36M 'Hip')
-    "thigh": (0.250, 0.250), "shank": (0.250, 0.250), "upper_arm": (0.160, 0.160), "forearm": (0.140, 0.140),
-    "lower_spine": (0.130, 0.130), "upper_spine": (0.140, 0.140), "neck": (0.072, 0.072), "head": (0.078, 0.078),
-    "ankle_height": (0.045, 0.045),
-}
-# Per-subject spread (sd of the log factor) of each segment; widths and head vary most.
-SEGMENT_SD = {"hip_half_width": 0.15, "shoulder_half_width": 0.12, "neck": 0.08, "head": 0.08}
-HEIGHT_MM = {"F": (1625.0, 65.0), "M": (1760.0, 70.0)}
-
-
-# ------------------------------------------------------------------------------------------ subjects
-def make_subjects(n_subjects: int, rng: np.random.Generator) -> list:
-    """Per-subject body dicts: id, sex (alternating F/M), height_mm and segment lengths (mm)."""
-    subjects = []
-    for i in range(n_subjects):
-        sex = "F" if i % 2 == 0 else "M"
-        mu, sd = HEIGHT_MM[sex]
-        height = float(np.clip(rng.normal(mu, sd), mu - 2.5 * sd, mu + 2.5 * sd))
-        body = {"id": f"syn{i + 1:02d}", "sex": sex, "height_mm": height}
-        for name, (f_frac, m_frac) in SEGMENTS.items():
-            frac = f_frac if sex == "F" else m_frac
-            sd_seg = SEGMENT_SD.get(name, 0.04)
-            factor = float(np.exp(np.clip(rng.normal(0, sd_seg), -2.5 * sd_seg, 2.5 * sd_seg)))
-            body[name] = frac * height * factor
-        for name in ("thigh", "shank", "upper_arm", "forearm"):  # small left/right asymmetry
-            asym = float(np.clip(rng.normal(0, 0.01), -0.025, 0.025))
-            body[name + "_R"], body[name + "_L"] = body[name] * (1 + asym), body[name] * (1 - asym)
-        subjects.append(body)
-    return subjects
-
-
-# ------------------------------------------------------------------------------------------ rotations
-def _rx(a):
-    c, s = np.cos(a), np.sin(a)
-    o, z = np.ones_like(a), np.zeros_like(a)
-    return np.stack([o, z, z, z, c, -s, z, s, c], -1).reshape(a.shape + (3, 3))
-
-
-def _ry(a):
-    c, s = np.cos(a), np.sin(a)
-    o, z = np.ones_like(a), np.zeros_like(a)
-    return np.stack([c, z, s, z, o, z, -s, z, c], -1).reshape(a.shape + (3, 3))
-
-
-def _rz(a):
-    c, s = np.cos(a), np.sin(a)
-    o, z = np.ones_like(a), np.zeros_like(a)
-    return np.stack([c, -s, z, s, c, z, z, z, o], -1).reshape(a.shape + (3, 3))
-
-
-def _apply(r, v):
-    """R (N,3,3) @ v (N,3) or (3,)."""
-    return np.einsum("nij,nj->ni", r, np.broadcast_to(v, r.shape[:-1]))
-
-
-def _unit(*v):
-    v = np.asarray(v, dtype=np.float64)
-    return v / np.linalg.norm(v)
-
-
-def forward_kinematics(angles: dict, yaw: np.ndarray, lengths: dict) -> np.ndarray:
-    """Joint positions (N,17,3) relative to the root, body frame rotated by ``yaw`` about world Z.
-
-    ``angles``: name -> (N,) degrees (see JOINT_LIMITS; clipped here); ``yaw`` (N,) radians;
-    ``lengths``: name -> (N,) mm. Body axes at yaw 0: x = subject's right, y = forward, z = up."""
-    a = {k: np.deg2rad(np.clip(angles[k], *JOINT_LIMITS[k])) for k in ANGLES}
-    n = len(yaw)
-    out = np.zeros((n, NUM_JOINTS, 3))
-    r_pelvis = _rz(yaw) @ _rx(-a["pelvis_pitch"]) @ _ry(a["pelvis_roll"])
-    L = lengths
-    for side, sgn, hip_j, knee_j, foot_j in (("R", 1.0, 1, 2, 3), ("L", -1.0, 4, 5, 6)):
-        hip = _apply(r_pelvis, np.zeros(3)) + np.einsum(
-            "nij,nj->ni", r_pelvis, np.stack([sgn * L["hip_half_width"], np.zeros(n), -L["pelvis_drop"]], -1))
-        r_thigh = r_pelvis @ _rx(a[f"hip_flex_{side}"]) @ _ry(-sgn * a[f"hip_abd_{side}"]) @ _rz(sgn * a[f"hip_rot_{side}"])
-        knee = hip + _apply(r_thigh, np.array([0, 0, -1.0])) * L[f"thigh_{side}"][:, None]
-        r_shank = r_thigh @ _rx(-a[f"knee_{side}"])
-        ankle = knee + _apply(r_shank, np.array([0, 0, -1.0])) * L[f"shank_{side}"][:, None]
-        out[:, hip_j], out[:, knee_j], out[:, foot_j] = hip, knee, ankle
-    f, lat, tw = a["lumbar_flex"], a["lumbar_lat"], a["lumbar_twist"]
-    r_low = r_pelvis @ _rx(-0.4 * f) @ _ry(0.4 * lat) @ _rz(0.4 * tw)
-    r_chest = r_low @ _rx(-0.6 * f) @ _ry(0.6 * lat) @ _rz(0.6 * tw)
-    spine = _apply(r_low, _unit(0, -0.08, 1)) * L["lower_spine"][:, None]
-    thorax = spine + _apply(r_chest, _unit(0, 0.06, 1)) * L["upper_spine"][:, None]
-    r_head = r_chest @ _rx(-a["neck_flex"]) @ _ry(a["neck_lat"]) @ _rz(a["neck_yaw"])
-    nose = thorax + _apply(r_head, _unit(0, 0.45, 0.9)) * L["neck"][:, None]
-    head = nose + _apply(r_head, _unit(0, -0.35, 1)) * L["head"][:, None]
-    out[:, 7], out[:, 8], out[:, 9], out[:, 10] = spine, thorax, nose, head
-    for side, sgn, sh_j, el_j, wr_j in (("R", 1.0, 14, 15, 16), ("L", -1.0, 11, 12, 13)):
-        w = L["shoulder_half_width"]
-        shoulder = thorax + np.einsum("nij,nj->ni", r_chest, np.stack([sgn * w, -0.05 * w, -0.22 * w], -1))
-        r_ua = r_chest @ _ry(-sgn * a[f"sh_abd_{side}"]) @ _rx(a[f"sh_flex_{side}"]) @ _rz(sgn * a[f"sh_rot_{side}"])
-        elbow = shoulder + _apply(r_ua, np.array([0, 0, -1.0])) * L[f"upper_arm_{side}"][:, None]
-        r_fa = r_ua @ _rx(a[f"elbow_{side}"])
-        wrist = elbow + _apply(r_fa, np.array([0, 0, -1.0])) * L[f"forearm_{side}"][:, None]
-        out[:, sh_j], out[:, el_j], out[:, wr_j] = shoulder, elbow, wrist
-    return out
 
 
 # ------------------------------------------------------------------------------------------ motions
@@ -425,70 +315,3 @@ def synthetic_raw_splits(seed: int = 0, n_subjects: int = 10, clips_per_subject:
                               {"sequence": data["sequence"][r], "frame": data["frame"][r], "camera": cam_idx[idx]},
                               dict(meta))
     return out
-
-
-# ------------------------------------------------------------------------------------------ plausibility
-def _angle(u, v):
-    cos = (u * v).sum(-1) / (np.linalg.norm(u, axis=-1) * np.linalg.norm(v, axis=-1) + 1e-12)
-    return np.degrees(np.arccos(np.clip(cos, -1, 1)))
-
-
-RATIO_NAMES = ("thigh/shank", "upper_arm/forearm", "arm/leg", "torso/leg", "head/torso",
-               "hip_width/leg", "shoulder_width/leg")
-ANGLE_NAMES = ("knee_flexion", "elbow_flexion", "hip_flexion", "shoulder_elevation", "spine_bend", "neck_bend")
-
-
-def plausibility_stats(poses: np.ndarray) -> dict:
-    """Scale- and frame-free body statistics of 3D poses (N,17,3) (any unit, any frame).
-
-    Returns ``{'ratios': {name: (N,)}, 'angles': {name: (2N,) or (N,) degrees}}``:
-    ratios thigh/shank, upper_arm/forearm, arm/leg, torso/leg (pelvis->thorax over hip->ankle),
-    head/torso (thorax->nose->head top over torso), hip_width/leg, shoulder_width/leg (both sides pooled
-    where there are two); angles: knee and elbow flexion (0 = straight), hip flexion (thigh vs the
-    trunk's downward direction), shoulder elevation (upper arm vs the trunk's downward direction),
-    spine bend (pelvis->spine vs spine->thorax), neck bend (spine->thorax vs thorax->head top)."""
-    p = np.asarray(poses, dtype=np.float64)
-    if p.ndim != 3 or p.shape[1:] != (NUM_JOINTS, 3):
-        raise DataError(f"plausibility_stats: expected poses of shape (N, 17, 3), got {p.shape}")
-    d = lambda a, b: np.linalg.norm(p[:, a] - p[:, b], axis=-1)  # noqa: E731
-    thigh = (d(1, 2) + d(4, 5)) / 2
-    shank = (d(2, 3) + d(5, 6)) / 2
-    ua = (d(14, 15) + d(11, 12)) / 2
-    fa = (d(15, 16) + d(12, 13)) / 2
-    leg = thigh + shank
-    torso = d(0, 7) + d(7, 8)
-    ratios = {
-        "thigh/shank": thigh / shank, "upper_arm/forearm": ua / fa, "arm/leg": (ua + fa) / leg,
-        "torso/leg": torso / leg, "head/torso": (d(8, 9) + d(9, 10)) / torso,
-        "hip_width/leg": d(1, 4) / leg, "shoulder_width/leg": d(11, 14) / leg,
-    }
-    down = p[:, 0] - p[:, 8]
-    both = lambda f: np.concatenate([f("R"), f("L")])  # noqa: E731
-    j = {"R": dict(hip=1, knee=2, ankle=3, sh=14, el=15, wr=16), "L": dict(hip=4, knee=5, ankle=6, sh=11, el=12, wr=13)}
-    angles = {
-        "knee_flexion": both(lambda s: _angle(p[:, j[s]["knee"]] - p[:, j[s]["hip"]], p[:, j[s]["ankle"]] - p[:, j[s]["knee"]])),
-        "elbow_flexion": both(lambda s: _angle(p[:, j[s]["el"]] - p[:, j[s]["sh"]], p[:, j[s]["wr"]] - p[:, j[s]["el"]])),
-        "hip_flexion": both(lambda s: _angle(p[:, j[s]["knee"]] - p[:, j[s]["hip"]], down)),
-        "shoulder_elevation": both(lambda s: _angle(p[:, j[s]["el"]] - p[:, j[s]["sh"]], down)),
-        "spine_bend": _angle(p[:, 7] - p[:, 0], p[:, 8] - p[:, 7]),
-        "neck_bend": _angle(p[:, 8] - p[:, 7], p[:, 10] - p[:, 8]),
-    }
-    return {"ratios": ratios, "angles": angles}
-
-
-def summarise_plausibility(stats: dict, percentiles=(1, 50, 99)) -> dict:
-    """{'ratios'|'angles': {name: [p1, p50, p99]}} from :func:`plausibility_stats` output."""
-    return {group: {k: np.percentile(v, percentiles).round(4).tolist() for k, v in stats[group].items()}
-            for group in ("ratios", "angles")}
-
-
-# Fixed anthropometric bounds for ratios (used when no real data is at hand): adult ranges from
-# segment tables (Drillis-Contini) widened to cover Human3.6M's and Bandai's joint-centre definitions.
-RATIO_BOUNDS = {
-    "thigh/shank": (0.85, 1.2), "upper_arm/forearm": (1.0, 1.45), "arm/leg": (0.5, 0.75),
-    "torso/leg": (0.45, 0.7), "head/torso": (0.5, 0.8), "hip_width/leg": (0.12, 0.35),
-    "shoulder_width/leg": (0.2, 0.45),
-}
-# Ranges of motion (deg) a healthy adult does not exceed in these statistics.
-ANGLE_BOUNDS = {"knee_flexion": (0, 150), "elbow_flexion": (0, 150), "hip_flexion": (0, 135),
-                "shoulder_elevation": (0, 180), "spine_bend": (0, 60), "neck_bend": (0, 70)}

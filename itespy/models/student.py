@@ -14,8 +14,8 @@ from torch import nn
 
 from ..geometry import lift_with_depth
 from ..skeleton import NUM_JOINTS
-from .graph import AdaptiveGraphConv, GroupedNonLocal, PhysicalGraphConv, SemGraphConv
-from .teacher import ResFCTrunk
+from .blocks import AdaptiveGraphBlock, ResFCTrunk
+from .graph import GroupedNonLocal, PhysicalGraphConv, SemGraphConv
 
 
 class _StudentBase(nn.Module):
@@ -33,18 +33,6 @@ class _StudentBase(nn.Module):
         """keypoints_2d: (B, 17, 2) model-space 2D. Returns depth offsets d (B, 17) and pose_3d (B, 17, 3)."""
         d = self.depth(keypoints_2d)
         return {"depth": d, "pose_3d": lift_with_depth(keypoints_2d, d)}
-
-
-class AdaptiveGraphBlock(nn.Module):
-    """One block of Fig. 4: adaptive graph conv, batch norm, ReLU."""
-
-    def __init__(self, channels: int, graph: str):
-        super().__init__()
-        self.conv = AdaptiveGraphConv(channels, channels, graph)
-        self.norm = nn.BatchNorm1d(channels)
-
-    def forward(self, h):
-        return torch.relu(self.norm(self.conv(h)))
 
 
 class AGCNStudent(_StudentBase):

@@ -1,0 +1,100 @@
+"""Checkpoints: a run's final weights (``teacher.pt`` / ``student.pt``) and per-epoch states
+(``<stage>_last.pt``, with ``<stage>_prev.pt`` the fallback when the latest is corrupt), each with the
+configuration it was trained with; loading checks that configuration against the one expected."""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import torch
+
+from . import __version__
+from .config import Config
+from .devices import resolve_device
+from .io import atomic_torch_save
+from .models import build_student, build_teacher
+
+STAGE_NAMES = ("teacher", "student")
+# Config fields that decide the networks' architecture (a checkpoint only fits a model built with the same).
+TEACHER_MODEL_FIELDS = ("variant", "teacher", "teacher_trunk", "num_atoms", "teacher_hidden", "teacher_bottleneck",
+                        "teacher_blocks", "dictionary_bias", "extra_bottleneck")
+MODEL_FIELDS = TEACHER_MODEL_FIELDS + ("student", "graph", "student_channels", "student_blocks")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be read or does not match the configuration."""
+
+
+def _save_epoch(run_dir: Path, stage: str, state: dict):
+    last, prev = run_dir / f"{stage}_last.pt", run_dir / f"{stage}_prev.pt"
+    atomic_torch_save(last, state, backup=prev)  # the old _last becomes _prev only once the new one is on disk
+
+
+def load_checkpoint_file(path: Path) -> dict:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # corrupt / truncated / not a torch file
+        raise CheckpointError(f"checkpoint {path}: cannot be read ({type(exc).__name__}: {exc}); "
+                              "expected a file written by itespy.train.") from None
+    if not isinstance(state, dict) or "model" not in state or "config" not in state:
+        raise CheckpointError(f"checkpoint {path}: expected an itespy checkpoint with 'model' and 'config' keys.")
+    return state
+
+
+def _latest_epoch_state(run_dir: Path, stage: str):
+    """(path, state) of the newest readable epoch checkpoint of ``stage`` (``_last``, else ``_prev``), or None."""
+    names = (f"{stage}_last.pt", f"{stage}_prev.pt")
+    for i, name in enumerate(names):
+        path = run_dir / name
+        if path.exists():
+            try:
+                return path, load_checkpoint_file(path)
+            except CheckpointError as exc:
+                fallback = ("Falling back to the previous checkpoint." if i + 1 < len(names) and
+                            (run_dir / names[i + 1]).exists() else
+                            f"No earlier checkpoint is readable: training {stage} from epoch 1.")
+                warnings.warn(f"{exc} {fallback}", stacklevel=2)
+    return None
+
+
+def _check_config_match(state, cfg, path, fields=MODEL_FIELDS, expected_from="requested"):
+    saved = state["config"]
+    diff = {k: (saved.get(k), getattr(cfg, k)) for k in fields if saved.get(k) != getattr(cfg, k)}
+    if diff:
+        listed = ", ".join(f"{k}: saved {a!r}, {expected_from} {b!r}" for k, (a, b) in diff.items())
+        raise CheckpointError(f"checkpoint {path}: it was trained with a different model ({listed}).")
+
+
+def save_model(path, model, cfg: Config, stage: str, extra: dict | None = None):
+    atomic_torch_save(path, {"model": model.state_dict(), "config": cfg.to_dict(), "stage": stage,
+                             "itespy_version": __version__, **(extra or {})})
+
+
+def load_model(path, stage: str, device="cpu", expected: Config | None = None, fields=None,
+               expected_from: str = "requested"):
+    """Load ``teacher.pt`` / ``student.pt``; returns (model in eval mode, Config).
+
+    ``expected``: the configuration the checkpoint must have been trained with (e.g. the run directory's
+    config.json, named by ``expected_from`` in the error); a difference in the architecture ``fields``
+    (default: every model field) is a CheckpointError."""
+    if stage not in STAGE_NAMES:
+        raise ValueError(f"load_model: stage expected 'teacher' or 'student', got {stage!r}")
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint {path}: file not found; expected the output of `itespy train`.")
+    state = load_checkpoint_file(path)
+    if state.get("stage", stage) != stage:
+        raise CheckpointError(f"checkpoint {path}: it holds a {state['stage']}, expected a {stage}.")
+    try:
+        cfg = Config.from_dict(state["config"])
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint {path}: its configuration cannot be used ({exc}).") from None
+    if expected is not None:
+        _check_config_match(state, expected, path, fields or MODEL_FIELDS, expected_from)
+    model = build_teacher(cfg) if stage == "teacher" else build_student(cfg)
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"checkpoint {path}: weights do not fit a {stage} built from its own config "
+                              f"({str(exc).splitlines()[0]}).") from None
+    return model.to(resolve_device(device) if isinstance(device, str) else device).eval(), cfg

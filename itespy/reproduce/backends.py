@@ -1,0 +1,195 @@
+"""Backends of the scheduler: ``submit(task) -> handle``, ``poll(handle) -> ("running" | "ok" | "failed",
+message)``. :class:`LocalBackend` runs tasks in worker processes on this machine, :class:`SubmititBackend`
+as Slurm jobs (or with submitit's local executor)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .locks import _pid_alive
+from .tasks import Task, execute_task
+
+# Slurm defaults per profile: (minutes per job, GB of memory, CPUs per job). The paper profile's time
+# is the largest row's estimate (docs/cluster.md) with a safety factor; pre-empted jobs resume anyway.
+SLURM_DEFAULTS = {"smoke": (30, 8, 2), "tutorial": (120, 16, 4), "paper": (24 * 60, 64, 8)}
+
+
+def _init_worker(gpu_queue, threads: int, code_version: str) -> None:
+    os.environ["ITESPY_CODE_VERSION"] = code_version
+    if gpu_queue is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu_queue.get())  # before this process first imports torch
+    import torch
+    torch.set_num_threads(threads)
+
+
+def visible_gpus(device: str) -> list:
+    """GPU indices the local workers are spread over ([] on CPU or with an explicit device such as cuda:1)."""
+    if device not in ("auto", "cuda"):
+        return []
+    import torch
+    return list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+
+
+def worker_threads(jobs: int, threads: int | None = None) -> int:
+    """Torch threads per local worker: ``threads`` (``--threads``), else ``OMP_NUM_THREADS``, else the cores
+    shared out evenly. Results are bit-identical to a serial run with the same number of threads; another
+    thread count changes the order of floating-point sums, and short trainings amplify that (docs/cluster.md)."""
+    if threads:
+        return threads
+    try:
+        return max(1, int(os.environ["OMP_NUM_THREADS"]))
+    except (KeyError, ValueError):
+        return max(1, (os.cpu_count() or 1) // jobs)
+
+
+def worker_gpus(jobs: int, gpus: list) -> list:
+    """The GPU of each of ``jobs`` workers: worker i gets gpus[i % len(gpus)]."""
+    return [gpus[i % len(gpus)] for i in range(jobs)] if gpus else []
+
+
+class LocalBackend:
+    """``jobs`` worker processes (spawned, so each imports torch fresh and can be pinned to one GPU)."""
+
+    name = "local"
+
+    def __init__(self, jobs: int, settings: dict, code_version: str, log=print, threads: int | None = None):
+        self.jobs, self.settings, self.code_version, self.log = jobs, settings, code_version, log
+        self.gpus = worker_gpus(jobs, visible_gpus(settings["device"]))
+        self.threads = worker_threads(jobs, threads)
+        self.pool = None
+        if self.gpus:
+            log(f"{jobs} worker(s) on GPU(s) {', '.join(map(str, self.gpus))}")
+        else:
+            log(f"{jobs} worker process(es) on CPU, {self.threads} torch thread(s) each")
+
+    def _pool(self):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        if self.pool is None:
+            ctx = multiprocessing.get_context("spawn")
+            queue = None
+            if self.gpus:
+                queue = ctx.Queue()
+                for g in self.gpus:
+                    queue.put(g)
+            self.pool = ProcessPoolExecutor(self.jobs, mp_context=ctx, initializer=_init_worker,
+                                            initargs=(queue, self.threads, self.code_version))
+        return self.pool
+
+    def submit(self, task: Task):
+        pool = self._pool()
+        future = pool.submit(execute_task, task, self.settings)
+        future.itespy_pool = pool
+        return future
+
+    def poll(self, future):
+        from concurrent.futures.process import BrokenProcessPool
+        if not future.done():
+            return "running", ""
+        exc = future.exception()
+        if exc is None:
+            return "ok", future.result()
+        if isinstance(exc, BrokenProcessPool):  # a worker died (killed, out of memory): start a new pool
+            if self.pool is not None and self.pool is getattr(future, "itespy_pool", None):
+                self.pool.shutdown(wait=False, cancel_futures=True)
+                self.pool = None
+            return "failed", f"a worker process died ({exc})"
+        return "failed", f"{type(exc).__name__}: {exc}"
+
+    def job_id(self, handle):
+        return None
+
+    def attach(self, job_id):
+        return None
+
+    def close(self, abort: bool = False):
+        """Wait for the workers to exit; ``abort`` (Ctrl-C) stops them mid-task (their trainings resume
+        from the last epoch checkpoint on the next run)."""
+        if self.pool is None:
+            return
+        if abort:
+            for proc in list(getattr(self.pool, "_processes", {}).values()):
+                proc.terminate()
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _task_call():
+    """A submitit Checkpointable around :func:`execute_task`: on pre-emption or time-out submitit requeues the
+    same call, and training resumes from its last epoch checkpoint in the shared cache."""
+    import submitit
+
+    class ITESTask(submitit.helpers.Checkpointable):
+        def __call__(self, task, settings, code_version, threads):
+            return execute_task(task, settings, code_version, threads)
+    return ITESTask()
+
+
+class SubmititBackend:
+    """One Slurm job per task (``cluster="slurm"``), or submitit's local executor (``cluster="local"``)."""
+
+    def __init__(self, folder: Path, cluster: str, settings: dict, code_version: str, profile: str,
+                 partition=None, gpus=None, time_min=None, mem_gb=None, cpus=None, slurm_extra=None, log=print,
+                 threads: int | None = None):
+        import submitit
+        self.name = "slurm" if cluster == "slurm" else "submitit-local"
+        self.folder, self.cluster, self.settings, self.code_version = Path(folder), cluster, settings, code_version
+        d_time, d_mem, d_cpus = SLURM_DEFAULTS.get(profile, SLURM_DEFAULTS["paper"])
+        self.cpus = cpus or d_cpus
+        self.threads = threads or self.cpus
+        if gpus is None:
+            gpus = 0 if (cluster != "slurm" or settings["device"] == "cpu") else 1
+        self.executor = submitit.AutoExecutor(folder=str(self.folder / "%j"), cluster=cluster)
+        params = {"name": "itespy", "timeout_min": int(time_min or d_time), "cpus_per_task": int(self.cpus),
+                  "mem_gb": float(mem_gb or d_mem), "tasks_per_node": 1, "nodes": 1}
+        if gpus:
+            params["gpus_per_node"] = int(gpus)
+        if cluster == "slurm":
+            if partition:
+                params["slurm_partition"] = partition
+            if slurm_extra:
+                params["slurm_additional_parameters"] = dict(slurm_extra)
+        self.executor.update_parameters(**params)
+        log(f"{self.name}: jobs of {params['timeout_min']} min, {params.get('gpus_per_node', 0)} GPU(s), "
+            f"{params['cpus_per_task']} CPU(s), {params['mem_gb']:g} GB"
+            + (f", partition {partition}" if partition else "") + f"; logs in {self.folder}")
+
+    def submit(self, task: Task):
+        return self.executor.submit(_task_call(), task, self.settings, self.code_version, self.threads)
+
+    def job_id(self, job):
+        return str(job.job_id)
+
+    def attach(self, job_id: str):
+        import submitit
+        folder = self.folder / "%j"
+        if self.cluster == "slurm":
+            return submitit.SlurmJob(folder=folder, job_id=job_id)
+        return submitit.LocalJob(folder=folder, job_id=job_id)
+
+    def _running(self, job) -> bool:
+        if job.paths.result_pickle.exists():
+            return False
+        if self.cluster != "slurm" and getattr(job, "_process", None) is None:
+            return _pid_alive(int(job.job_id))  # a job of an earlier runner: its controller's pid
+        return not job.done()
+
+    def poll(self, job):
+        if self._running(job):
+            return "running", ""
+        try:
+            exc = job.exception()
+        except Exception as err:  # noqa: BLE001 -- UncompletedJobError: ended without a result (killed, lost)
+            return "failed", f"job {job.job_id} ended without a result: {_first_lines(str(err))}"
+        if exc is None:
+            return "ok", job.result()
+        return "failed", f"job {job.job_id}: {_first_lines(str(exc), last=True)} (log: {job.paths.stderr})"
+
+    def close(self, abort: bool = False):
+        pass  # jobs outlive the runner on purpose: the next run collects them
+
+
+def _first_lines(text: str, n: int = 3, last: bool = False) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    return " | ".join(lines[-n:] if last else lines[:n])
+
+

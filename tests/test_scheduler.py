@@ -241,6 +241,27 @@ def test_the_plan_says_what_each_slurm_job_asks_for(tmp_path, monkeypatch, capsy
     assert not (tmp_path / "out").exists()
 
 
+def test_a_slurm_job_that_ended_without_a_result_is_noticed(tmp_path, monkeypatch):
+    """Job states come from squeue (sacct fails on a cluster without accounting, so submitit would wait forever
+    for a cancelled job); tests/test_slurm.py checks the same against a real Slurm."""
+    _fake_slurm_commands(tmp_path, monkeypatch)
+    backend = backends.SubmititBackend(tmp_path, "slurm", _settings(tmp_path), "v1", "smoke", log=lambda *a: None)
+    backend.STATES_MAX_AGE_S = 0.0
+    states = {"41": "PENDING", "42": "RUNNING", "43": "CANCELLED", "44": "COMPLETED"}  # 45: unknown to Slurm
+    monkeypatch.setattr(backends.slurm, "job_states", lambda ids: {j: states[j] for j in ids if j in states})
+    jobs = {j: backend.attach(j) for j in ("41", "42", "43", "44", "45")}
+    assert backend.poll(jobs["41"]) == backend.poll(jobs["42"]) == ("running", "")
+    status, message = backend.poll(jobs["43"])
+    assert status == "failed" and message.startswith("job 43 ended without a result (CANCELLED; log: ")
+    # ended with no result file yet (a shared filesystem's lag, a requeue): waited for a grace period
+    assert backend.poll(jobs["44"])[0] == "running" and backend.poll(jobs["45"])[0] == "running"
+    monkeypatch.setattr(backends.slurm, "GRACE_S", 0.0)
+    assert backend.poll(jobs["44"])[1].startswith("job 44 ended without a result (COMPLETED;")
+    assert backend.poll(jobs["45"])[1].startswith("job 45 ended without a result (no longer known to Slurm;")
+    monkeypatch.setattr(backends.slurm, "job_states", lambda ids: None)  # squeue did not answer: no conclusion
+    assert backend.poll(backend.attach("46")) == ("running", "")
+
+
 def test_command_line_parallel_arguments():
     import argparse
     parser = argparse.ArgumentParser()

@@ -124,6 +124,8 @@ def _task_call():
 class SubmititBackend:
     """One Slurm job per task (``cluster="slurm"``), or submitit's local executor (``cluster="local"``)."""
 
+    STATES_MAX_AGE_S = 1.0  # squeue is asked at most once per polling round, for every job being waited for
+
     def __init__(self, folder: Path, cluster: str, settings: dict, code_version: str, profile: str,
                  partition=None, gpus=None, time_min=None, mem_gb=None, cpus=None, slurm_extra=None, log=print,
                  threads: int | None = None):
@@ -163,7 +165,7 @@ class SubmititBackend:
         """The job's state from squeue/sacct, asked once per polling round for every job being waited for;
         "UNKNOWN" when Slurm could not be asked, None when Slurm no longer knows the job."""
         self._watch.add(job_id)
-        if job_id not in self._asked or time.time() - self._asked_at > 1.0:
+        if job_id not in self._asked or time.time() - self._asked_at > self.STATES_MAX_AGE_S:
             self._asked, self._asked_at = set(self._watch), time.time()
             self._states = slurm.job_states(self._watch)
         return "UNKNOWN" if self._states is None else self._states.get(job_id)

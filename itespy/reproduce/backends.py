@@ -11,6 +11,7 @@ from . import slurm
 from .locks import _pid_alive
 from .tasks import Task, execute_task
 
+
 def _init_worker(gpu_queue, threads: int, code_version: str) -> None:
     os.environ["ITESPY_CODE_VERSION"] = code_version
     if gpu_queue is not None:

@@ -11,7 +11,8 @@ import subprocess
 # is the largest row's estimate (docs/cluster.md) with a safety factor; pre-empted jobs resume anyway.
 SLURM_DEFAULTS = {"smoke": (30, 8, 2), "tutorial": (120, 16, 4), "paper": (24 * 60, 64, 8)}
 
-# Job states of a job that is queued, running or about to run again (squeue's long names).
+# Job states of a job that is queued, running or about to run again (squeue's long names); UNKNOWN: squeue
+# did not answer, so nothing can be concluded.
 ACTIVE = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESIZING",
           "SUSPENDED", "STOPPED", "SIGNALING", "STAGE_OUT", "RESV_DEL_HOLD", "UNKNOWN"}
 # Ended states after which a result may still be on its way (a shared filesystem's lag, a requeue after

@@ -184,24 +184,82 @@ def test_workers_are_pinned_one_per_gpu():
     assert backends.visible_gpus("cpu") == [] and backends.visible_gpus("cuda:1") == []
 
 
-def test_slurm_options_reach_the_sbatch_script(tmp_path, monkeypatch):
-    with pytest.raises(RuntimeError, match="sbatch/srun not found"):  # no cluster here: a clear refusal
-        rp.reproduce(executor="slurm", out=tmp_path / "never", log=None)
-    assert not (tmp_path / "never").exists()
-    bin_dir = tmp_path / "bin"  # submitit only looks for srun before it writes a script
+def _fake_slurm_commands(tmp_path, monkeypatch):
+    """srun (submitit only looks for it before it writes a script) and an sinfo that lists two partitions:
+    gpu (the default, nodes with 4 A100s) and cpu (no generic resources)."""
+    bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "srun").write_text("#!/bin/sh\nexit 0\n")
-    (bin_dir / "srun").chmod(0o755)
+    (bin_dir / "sinfo").write_text("#!/bin/sh\nprintf 'gpu*|gpu:a100:4(S:0-1)\\ncpu|(null)\\ncpu|(null)\\n'\n")
+    for f in bin_dir.iterdir():
+        f.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+
+
+def test_slurm_options_reach_the_sbatch_script(tmp_path, monkeypatch):
+    with monkeypatch.context() as mp:
+        mp.setenv("PATH", str(tmp_path))  # no cluster commands: a clear refusal (CI installs a real Slurm)
+        with pytest.raises(RuntimeError, match="sbatch/srun not found"):
+            rp.reproduce(executor="slurm", out=tmp_path / "never", log=None)
+    assert not (tmp_path / "never").exists()
+    _fake_slurm_commands(tmp_path, monkeypatch)
+    lines = []
     backend = backends.SubmititBackend(tmp_path, "slurm", _settings(tmp_path, device="auto"), "v1", "paper",
                                   partition="gpu", time_min=90, mem_gb=32, slurm_extra={"account": "mylab"},
-                                  log=lambda *a: None)
+                                  log=lines.append)
     script = backend.executor._executor._make_submission_file_text("python -m x", "uid")
     for expected in ("--partition=gpu", "--time=90", "--mem=32GB", "--gpus-per-node=1", "--cpus-per-task=8",
                      "--account=mylab"):
         assert expected in script, (expected, script)
-    cpu = backends.SubmititBackend(tmp_path, "slurm", _settings(tmp_path, device="cpu"), "v1", "smoke", log=lambda *a: None)
-    assert "--gpus-per-node" not in cpu.executor._executor._make_submission_file_text("python -m x", "uid")
+    assert "1 GPU(s) (partition gpu has GPUs (gpu:a100:4(S:0-1)))" in lines[0]
+
+    def gpu_option(device="auto", **kw):
+        b = backends.SubmititBackend(tmp_path, "slurm", _settings(tmp_path, device=device), "v1", "smoke",
+                                     log=lambda *a: None, **kw)
+        script = b.executor._executor._make_submission_file_text("python -m x", "uid")
+        return next((line.split("=")[1] for line in script.splitlines() if "--gpus-per-node" in line), None)
+    assert gpu_option(device="cpu") is None
+    assert gpu_option(partition="cpu") is None  # a CPU-only partition: no GPU asked for
+    assert gpu_option() == "1"  # the default partition (gpu*) has GPUs
+    assert gpu_option(partition="cpu", gpus=2) == "2" and gpu_option(partition="cpu", device="cuda") == "1"
+    assert backends.slurm.has_gpus(["(null)", "gpu:2,mps:100"]) and not backends.slurm.has_gpus(["(null)", "gpus_x"])
+
+
+def test_the_plan_says_what_each_slurm_job_asks_for(tmp_path, monkeypatch, capsys):
+    _fake_slurm_commands(tmp_path, monkeypatch)
+    args = ["--profile", "smoke", "--only", "T8", "--out", str(tmp_path / "out"), "--plan", "--executor", "slurm"]
+    assert rp.main(args + ["--partition", "cpu", "--mem", "4", "--slurm-set", "account=mylab"]) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last == ("slurm: jobs of 30 min, 0 GPU(s) (partition cpu has no GPUs; --gpus N asks for them), "
+                    "2 CPU(s), 4 GB, partition cpu, --account=mylab"), last
+    assert rp.main(args) == 0
+    assert "1 GPU(s) (partition gpu has GPUs" in capsys.readouterr().out
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sinfo: no GPU asked for, and said why
+    assert rp.main(args + ["--device", "cpu"]) == 0 and "0 GPU(s) (--device cpu)" in capsys.readouterr().out
+    assert rp.main(args) == 0
+    assert "0 GPU(s) (sinfo could not say whether the default partition has GPUs" in capsys.readouterr().out
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_slurm_job_that_ended_without_a_result_is_noticed(tmp_path, monkeypatch):
+    """Job states come from squeue (sacct fails on a cluster without accounting, so submitit would wait forever
+    for a cancelled job); tests/test_slurm.py checks the same against a real Slurm."""
+    _fake_slurm_commands(tmp_path, monkeypatch)
+    backend = backends.SubmititBackend(tmp_path, "slurm", _settings(tmp_path), "v1", "smoke", log=lambda *a: None)
+    backend.STATES_MAX_AGE_S = 0.0
+    states = {"41": "PENDING", "42": "RUNNING", "43": "CANCELLED", "44": "COMPLETED"}  # 45: unknown to Slurm
+    monkeypatch.setattr(backends.slurm, "job_states", lambda ids: {j: states[j] for j in ids if j in states})
+    jobs = {j: backend.attach(j) for j in ("41", "42", "43", "44", "45")}
+    assert backend.poll(jobs["41"]) == backend.poll(jobs["42"]) == ("running", "")
+    status, message = backend.poll(jobs["43"])
+    assert status == "failed" and message.startswith("job 43 ended without a result (CANCELLED; log: ")
+    # ended with no result file yet (a shared filesystem's lag, a requeue): waited for a grace period
+    assert backend.poll(jobs["44"])[0] == "running" and backend.poll(jobs["45"])[0] == "running"
+    monkeypatch.setattr(backends.slurm, "GRACE_S", 0.0)
+    assert backend.poll(jobs["44"])[1].startswith("job 44 ended without a result (COMPLETED;")
+    assert backend.poll(jobs["45"])[1].startswith("job 45 ended without a result (no longer known to Slurm;")
+    monkeypatch.setattr(backends.slurm, "job_states", lambda ids: None)  # squeue did not answer: no conclusion
+    assert backend.poll(backend.attach("46")) == ("running", "")
 
 
 def test_command_line_parallel_arguments():

@@ -4,14 +4,12 @@ as Slurm jobs (or with submitit's local executor)."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
+from . import slurm
 from .locks import _pid_alive
 from .tasks import Task, execute_task
-
-# Slurm defaults per profile: (minutes per job, GB of memory, CPUs per job). The paper profile's time
-# is the largest row's estimate (docs/cluster.md) with a safety factor; pre-empted jobs resume anyway.
-SLURM_DEFAULTS = {"smoke": (30, 8, 2), "tutorial": (120, 16, 4), "paper": (24 * 60, 64, 8)}
 
 
 def _init_worker(gpu_queue, threads: int, code_version: str) -> None:
@@ -127,31 +125,22 @@ def _task_call():
 class SubmititBackend:
     """One Slurm job per task (``cluster="slurm"``), or submitit's local executor (``cluster="local"``)."""
 
+    STATES_MAX_AGE_S = 1.0  # squeue is asked at most once per polling round, for every job being waited for
+
     def __init__(self, folder: Path, cluster: str, settings: dict, code_version: str, profile: str,
                  partition=None, gpus=None, time_min=None, mem_gb=None, cpus=None, slurm_extra=None, log=print,
                  threads: int | None = None):
         import submitit
         self.name = "slurm" if cluster == "slurm" else "submitit-local"
         self.folder, self.cluster, self.settings, self.code_version = Path(folder), cluster, settings, code_version
-        d_time, d_mem, d_cpus = SLURM_DEFAULTS.get(profile, SLURM_DEFAULTS["paper"])
-        self.cpus = cpus or d_cpus
+        params, text = slurm.request(profile, settings["device"], cluster, partition, gpus, time_min, mem_gb, cpus,
+                                     slurm_extra)
+        self.cpus = params["cpus_per_task"]
         self.threads = threads or self.cpus
-        if gpus is None:
-            gpus = 0 if (cluster != "slurm" or settings["device"] == "cpu") else 1
         self.executor = submitit.AutoExecutor(folder=str(self.folder / "%j"), cluster=cluster)
-        params = {"name": "itespy", "timeout_min": int(time_min or d_time), "cpus_per_task": int(self.cpus),
-                  "mem_gb": float(mem_gb or d_mem), "tasks_per_node": 1, "nodes": 1}
-        if gpus:
-            params["gpus_per_node"] = int(gpus)
-        if cluster == "slurm":
-            if partition:
-                params["slurm_partition"] = partition
-            if slurm_extra:
-                params["slurm_additional_parameters"] = dict(slurm_extra)
         self.executor.update_parameters(**params)
-        log(f"{self.name}: jobs of {params['timeout_min']} min, {params.get('gpus_per_node', 0)} GPU(s), "
-            f"{params['cpus_per_task']} CPU(s), {params['mem_gb']:g} GB"
-            + (f", partition {partition}" if partition else "") + f"; logs in {self.folder}")
+        self._watch, self._states, self._asked, self._asked_at, self._ended = set(), {}, set(), 0.0, {}
+        log(f"{self.name}: {text}; logs in {self.folder}")
 
     def submit(self, task: Task):
         return self.executor.submit(_task_call(), task, self.settings, self.code_version, self.threads)
@@ -169,12 +158,41 @@ class SubmititBackend:
     def _running(self, job) -> bool:
         if job.paths.result_pickle.exists():
             return False
-        if self.cluster != "slurm" and getattr(job, "_process", None) is None:
+        if getattr(job, "_process", None) is None:
             return _pid_alive(int(job.job_id))  # a job of an earlier runner: its controller's pid
         return not job.done()
 
+    def _slurm_state(self, job_id: str):
+        """The job's state from squeue/sacct, asked once per polling round for every job being waited for;
+        "UNKNOWN" when Slurm could not be asked, None when Slurm no longer knows the job."""
+        self._watch.add(job_id)
+        if job_id not in self._asked or time.time() - self._asked_at > self.STATES_MAX_AGE_S:
+            self._asked, self._asked_at = set(self._watch), time.time()
+            self._states = slurm.job_states(self._watch)
+        return "UNKNOWN" if self._states is None else self._states.get(job_id)
+
+    def _slurm_end(self, job):
+        """None while the job is queued or running (or may still deliver its result), else how it ended.
+        Asks squeue rather than submitit (whose sacct calls fail on a cluster without accounting, so that a
+        cancelled job would be waited for forever)."""
+        job_id = str(job.job_id)
+        state = self._slurm_state(job_id)
+        if state in slurm.ACTIVE:
+            self._ended.pop(job_id, None)
+            return None
+        if state in slurm.SETTLING and time.time() - self._ended.setdefault(job_id, time.time()) < slurm.GRACE_S:
+            return None
+        return state or "no longer known to Slurm"
+
     def poll(self, job):
-        if self._running(job):
+        if self.cluster == "slurm":
+            ended = None if job.paths.result_pickle.exists() else self._slurm_end(job)
+            if ended is None and not job.paths.result_pickle.exists():
+                return "running", ""
+            self._watch.discard(str(job.job_id))
+            if not job.paths.result_pickle.exists():  # checked again: the job may have written it meanwhile
+                return "failed", f"job {job.job_id} ended without a result ({ended}; log: {job.paths.stderr})"
+        elif self._running(job):
             return "running", ""
         try:
             exc = job.exception()

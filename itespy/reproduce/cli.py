@@ -69,7 +69,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      "configuration's threads (Config.threads, --set threads=N), so the numbers do not depend on this")
     par.add_argument("--retries", type=int, help="resubmit a failed job this many times (default 2)")
     par.add_argument("--partition", help="Slurm partition")
-    par.add_argument("--gpus", type=int, help="GPUs per Slurm job (default 1; 0 with --device cpu)")
+    par.add_argument("--gpus", type=int, help="GPUs per Slurm job (default: 1 when the partition's nodes have GPUs, "
+                     "as sinfo lists them, else 0; 0 with --device cpu, 1 with --device cuda)")
     par.add_argument("--time", type=int, metavar="MIN", help="time limit per Slurm job in minutes "
                      "(default per profile: smoke 30, tutorial 120, paper 1440)")
     par.add_argument("--mem", type=float, metavar="GB", help="memory per Slurm job (default per profile: 8/16/64)")
@@ -77,7 +78,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     par.add_argument("--slurm-set", action="append", metavar="KEY=VALUE", dest="slurm_set",
                      help="any other sbatch option, e.g. --slurm-set account=mylab --slurm-set qos=high (repeatable)")
     par.add_argument("--plan", action="store_true", help="print the trainings the run still needs (what --jobs "
-                     "or --executor would start, in priority order, with what each waits for) and exit")
+                     "or --executor would start, in priority order, with what each waits for) and, with --executor "
+                     "slurm, what each job asks for; then exit")
     par.add_argument("--poll", type=float, help="seconds between job-state checks (default: local 0.5, slurm 30)")
 
 
@@ -95,6 +97,9 @@ def run_from_args(args) -> int:
         tables = ex.parse_only(args.only)
         print(scheduler.plan_text(scheduler.plan([(t, r, 0) for t in tables for r in ex.get_table(t).row_ids],
                                                  settings)))
+        if getattr(args, "executor", "local") == "slurm":
+            from .slurm import request
+            print(f"slurm: {request(args.profile, args.device, 'slurm', **slurm)[1]}")
         return 0
     result = reproduce(profile=args.profile, only=args.only, data=args.data, device=args.device, out=args.out,
                        force=args.force, seeds=args.seeds, overrides=overrides, variant=args.variant,

@@ -153,7 +153,6 @@ class BookPreprocessor(Preprocessor):
                 output["metadata"] = {k: v for k, v in output["metadata"].items() if k in ("image/png", "image/jpeg")}
         return cell, resources
 
-
     def _local_iframes(self, text: str, book: dict) -> str:
         """An iframe showing a file the notebook wrote (e.g. chapter 09's viewer) gets a copy of that file in
         the site, ``files/<chapter>/``, drawing with the site's plotly.js instead of its own inline copy."""

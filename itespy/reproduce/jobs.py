@@ -15,7 +15,7 @@ from .locks import _job_lock
 
 # Sources that do not change what a trained model or a metric is (excluded from the code version): paths
 # relative to the package, a folder excluding everything under it.
-_CODE_EXCLUDE = ("experiments", "reproduce", "viz", "predict", "cli.py", "__main__.py", "data/summary.py")
+_CODE_EXCLUDE = ("experiments", "reproduce", "viz", "predict", "book", "cli.py", "__main__.py", "data/summary.py")
 # Config fields that do not change a result (the device is recorded, not hashed; eval batching is exact).
 RUN_FIELDS = ("device", "eval_batch_size", "extra")
 # Fields only stage 2 reads: reset to defaults in a teacher job so that every student shares its teacher.

@@ -1,4 +1,4 @@
-"""Command line: ``python -m itespy train | evaluate | data | reproduce | predict | info``.
+"""Command line: ``python -m itespy train | evaluate | data | reproduce | predict | book | info``.
 
 Thin on purpose: every command parses its flags and calls one library function. Errors that come from
 bad input are printed as one paragraph (no traceback) and exit with status 2; set ITESPY_DEBUG=1 to see
@@ -168,7 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_info)
 
     for name, module, helptext in (("reproduce", "reproduce", "re-run the paper's tables and write REPORT.md"),
-                                   ("predict", "predict", "lift your own 2D keypoints to 3D")):
+                                   ("predict", "predict", "lift your own 2D keypoints to 3D"),
+                                   ("book", "book", "execute the notebooks and render them as an offline book")):
         try:
             mod = __import__(f"itespy.{module}", fromlist=["add_arguments"])
         except ImportError:

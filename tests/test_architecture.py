@@ -22,7 +22,8 @@ LAYERS = (
     ("evaluation", ("itespy.evaluate", "itespy.run")),
     ("figures and widgets", ("itespy.viz",)),
     ("experiments", ("itespy.experiments",)),
-    ("applications", ("itespy.reproduce", "itespy.predict", "itespy.samples", "itespy.cli", "itespy.__main__")),
+    ("applications", ("itespy.reproduce", "itespy.predict", "itespy.book", "itespy.samples", "itespy.cli",
+                      "itespy.__main__")),
 )
 
 

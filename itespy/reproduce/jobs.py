@@ -15,7 +15,7 @@ from .locks import _job_lock
 
 # Sources that do not change what a trained model or a metric is (excluded from the code version): paths
 # relative to the package, a folder excluding everything under it.
-_CODE_EXCLUDE = ("experiments", "reproduce", "viz", "predict", "cli.py", "__main__.py", "data/summary.py")
+_CODE_EXCLUDE = ("experiments", "reproduce", "viz", "predict", "book", "cli.py", "__main__.py", "data/summary.py")
 
 
 def _hash(obj) -> str:

@@ -2,7 +2,8 @@
 from file:// in a headless Chromium with no server and no network: the index lists the chapters in order, its
 link leads to chapter 03, whose matplotlib figures and plotly graphs are drawn, and nothing is logged as an error.
 
-About 2-4 minutes on a 2-core machine, nearly all of it executing the notebooks (docs/book.md)."""
+About 3.5 minutes on a 2-core machine (measured 191-211 s), nearly all of it executing the notebooks;
+chapter 04's smoke student alone takes about 90 s (docs/book.md)."""
 import time
 
 import pytest

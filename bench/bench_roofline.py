@@ -1,0 +1,139 @@
+"""Training steps against the machine's roofline (issue 15; a benchmark, not a test): prints and saves JSON.
+
+In one run, on one device and thread count:
+* the roofline: a large fp32 matmul (2048 x 2048 by default), in GFLOP/s;
+* for the teacher and the student of both variants (paper and reference), at the paper's sizes, batch 128 and
+  4 cycle copies: the FLOPs of one training step (forward + backward, counted by
+  ``torch.utils.flop_counter.FlopCounterMode``), its median wall time and the achieved GFLOP/s as a fraction of
+  the roofline;
+* inference (:func:`itespy.inference.predict`): batch-1 latency and batch-1024 throughput of each network.
+
+Compare fractions of the roofline measured in the same run, never raw times across machines or days.
+
+    python bench/bench_roofline.py [--device auto] [--threads 2] [--steps 10] [--out bench/results]
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from itespy.config import make_config
+from itespy.devices import resolve_device
+from itespy.io import atomic_write_json
+from itespy.models import build_student, build_teacher, count_parameters
+from itespy.skeleton import NUM_JOINTS
+from itespy.train import make_optimizer, student_loss, teacher_loss
+
+BATCH = 128
+MATMUL_N = 2048
+LATENCY_REPEATS = 100
+THROUGHPUT_BATCH = 1024
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _median_seconds(fn, device, repeats: int, warmup: int = 3) -> float:
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def roofline_gflops(device, n: int = MATMUL_N, repeats: int = 10) -> float:
+    a = torch.randn(n, n, device=device)
+    b = torch.randn(n, n, device=device)
+    return 2 * n ** 3 / _median_seconds(lambda: a @ b, device, repeats) / 1e9
+
+
+def _inputs(device, batch: int, generator) -> torch.Tensor:
+    """Model-space-like 2D poses: root at 0, joints within about ±0.3 (the scale of the kit's normalisation)."""
+    x = 0.1 * torch.randn(batch, NUM_JOINTS, 2, generator=generator)
+    x[:, 0] = 0.0
+    return x.to(device)
+
+
+def step_figures(cfg, stage: str, device, steps: int, roofline: float) -> dict:
+    gen = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    model = (build_teacher(cfg) if stage == "teacher" else build_student(cfg)).to(device).train()
+    opt, _ = make_optimizer(cfg, model, stage)
+    x = _inputs(device, BATCH, gen)
+    labels = 0.05 * torch.randn(BATCH, NUM_JOINTS, generator=gen).to(device)
+
+    def step():
+        losses = (teacher_loss(cfg, model, x, gen, 0) if stage == "teacher"
+                  else student_loss(cfg, model, x, labels, gen))
+        opt.zero_grad()
+        losses["total"].backward()
+        opt.step()
+
+    with FlopCounterMode(display=False) as counter:
+        step()
+    flops = counter.get_total_flops()
+    seconds = _median_seconds(step, device, steps)
+    achieved = flops / seconds / 1e9
+    return {"params": count_parameters(model), "gflop_per_step": round(flops / 1e9, 2),
+            "seconds_per_step": round(seconds, 4), "steps_per_s": round(1 / seconds, 2),
+            "gflops": round(achieved, 1), "fraction_of_roofline": round(achieved / roofline, 3)}
+
+
+def inference_figures(model, device) -> dict:
+    gen = torch.Generator().manual_seed(1)
+    model = model.to(device).eval()
+    one, many = _inputs(device, 1, gen), _inputs(device, THROUGHPUT_BATCH, gen)
+    with torch.no_grad():
+        latency = _median_seconds(lambda: model(one), device, LATENCY_REPEATS)
+        batch_s = _median_seconds(lambda: model(many), device, 10)
+    return {"batch1_ms": round(latency * 1e3, 3), "batch1024_poses_per_s": round(THROUGHPUT_BATCH / batch_s)}
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--steps", type=int, default=10, help="timed training steps per network")
+    p.add_argument("--out", default="bench/results")
+    a = p.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    device = resolve_device(a.device)
+    roofline = roofline_gflops(device)
+    print(f"roofline ({MATMUL_N}² fp32 matmul, {device}, {torch.get_num_threads()} threads): {roofline:.1f} GFLOP/s")
+    results = {"device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__,
+               "machine": platform.machine(), "processor": platform.processor(), "batch": BATCH,
+               "roofline_gflops": round(roofline, 1), "networks": {}}
+    for variant in ("paper", "reference"):
+        cfg = make_config("paper", variant, device=str(device), batch_size=BATCH, cycle_copies=4)
+        for stage in ("teacher", "student"):
+            fig = step_figures(cfg, stage, device, a.steps, roofline)
+            torch.manual_seed(0)
+            fig.update(inference_figures(build_teacher(cfg) if stage == "teacher" else build_student(cfg), device))
+            results["networks"][f"{variant}/{stage}"] = fig
+            print(f"{variant:9s} {stage:7s} {fig['gflop_per_step']:6.1f} GFLOP/step {fig['steps_per_s']:6.2f} steps/s "
+                  f"{fig['gflops']:6.1f} GFLOP/s = {fig['fraction_of_roofline']:.0%} of roofline; "
+                  f"batch 1 {fig['batch1_ms']:.2f} ms, batch {THROUGHPUT_BATCH} {fig['batch1024_poses_per_s']} poses/s")
+    # Re-measure the roofline at the end: the spread says how steady the machine was during the run.
+    results["roofline_gflops_after"] = round(roofline_gflops(device), 1)
+    path = Path(a.out) / f"roofline_{device.type}.json"
+    atomic_write_json(path, results)
+    print(f"saved {path}")
+    return results
+
+
+if __name__ == "__main__":
+    main()

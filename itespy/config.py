@@ -224,11 +224,15 @@ def teacher_config(cfg: Config) -> Config:
     return cfg.replace(**{f: getattr(defaults, f) for f in STUDENT_FIELDS})
 
 
+def result_fields(cfg: Config) -> dict:
+    """The fields that decide a training's result: every field but :data:`RUN_FIELDS` (what keys hash)."""
+    return {k: v for k, v in cfg.to_dict().items() if k not in RUN_FIELDS}
+
+
 def config_key(cfg: Config, stage: str = "both") -> str:
     """A short hash of what decides a training's result: every field but :data:`RUN_FIELDS`; for
     ``stage="teacher"`` only the teacher's (:func:`teacher_config`). Equal keys, equal trainings."""
     if stage not in STAGES:
         raise ValueError(f"stage: expected one of {STAGES}, got {stage!r}")
-    cfg = teacher_config(cfg) if stage == "teacher" else cfg
-    fields = {k: v for k, v in cfg.to_dict().items() if k not in RUN_FIELDS}
+    fields = result_fields(teacher_config(cfg) if stage == "teacher" else cfg)
     return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:12]

@@ -29,8 +29,9 @@ delta, seed, profile, variant, data, test_data, model, status (ok | skipped | er
 UTC), seconds, device, overrides, jobs, code_version``.
 """
 from .cli import _parse_set, _parse_slurm_set, add_arguments, main, run_from_args
-from .jobs import (RUN_FIELDS, STUDENT_FIELDS, _source_hash, code_version, ensure_student, ensure_teacher, job_key,
-                   load_row_splits, student_job_name, teacher_config, teacher_job_name)
+from ..config import RUN_FIELDS, STUDENT_FIELDS, teacher_config
+from .jobs import (_source_hash, code_version, ensure_student, ensure_teacher, job_key,
+                   load_row_splits, student_job_name, teacher_job_name)
 from .locks import LOCK_HEARTBEAT_S, LOCK_STALE_S, OutLock, ReproduceLockedError, _job_lock, _pid_alive, _try_lock
 from .paths import NOTEBOOKS_DIR, REPO, REPORT_FIGURES_DIR
 from .report import report_markdown, write_figures

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 from .. import __version__
-from ..config import RUN_FIELDS, STUDENT_FIELDS, Config, teacher_config  # noqa: F401 -- re-exported
+from ..config import Config, result_fields, teacher_config
 from ..io import atomic_write_json, atomic_write_text, utc_now
 from .locks import _job_lock
 
@@ -45,8 +45,7 @@ def _source_hash() -> str:
 
 
 def job_key(cfg: Config, teacher_key: str | None = None) -> str:
-    hashed = {k: v for k, v in cfg.to_dict().items() if k not in RUN_FIELDS}
-    return _hash({"config": hashed, "code": code_version(), "teacher": teacher_key})
+    return _hash({"config": result_fields(cfg), "code": code_version(), "teacher": teacher_key})
 
 
 

@@ -10,9 +10,9 @@ import traceback
 from pathlib import Path
 
 from .. import experiments as ex
-from ..config import Config
+from ..config import Config, result_fields
 from ..io import atomic_write_json, utc_now
-from .jobs import (RUN_FIELDS, _hash, code_version, ensure_student, ensure_teacher, load_row_splits,
+from .jobs import (_hash, code_version, ensure_student, ensure_teacher, load_row_splits,
                    student_job_name, teacher_job_name)
 from .paths import REPO
 
@@ -77,8 +77,7 @@ def _row_file(rows_dir, table_id, row_id, seed) -> Path:
 def row_key(table_id: str, row_id: str, cfg: Config, test_data: str | None) -> str:
     t = ex.get_table(table_id)
     row = t.row(row_id)
-    hashed = {k: v for k, v in cfg.to_dict().items() if k not in RUN_FIELDS}
-    return _hash({"table": table_id, "row": row_id, "config": hashed, "code": code_version(), "model": row.model,
+    return _hash({"table": table_id, "row": row_id, "config": result_fields(cfg), "code": code_version(), "model": row.model,
                   "metrics": list(t.metrics), "test": test_data if row.test == "3dhp" else None,
                   "device": cfg.device if t.kind == "cost" else None})
 

@@ -135,3 +135,60 @@ def test_reference_graph_conv_initialisation_follows_the_code():
         assert w.abs().max() <= bound and w.abs().max() > 0.9 * bound
     assert conv.bias.abs().max() <= 1 / math.sqrt(128) and conv.bias.abs().max() > 0
     assert torch.all(conv.edge_logits == 1.0)
+
+
+def _perturbed(model, seed=0):
+    """Random non-trivial weights (the zero/identity initialisations would hide terms) and random BN stats."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.2 * torch.randn(p.shape, generator=gen, dtype=p.dtype))
+        for name, b in model.named_buffers():
+            if name.endswith("running_var"):
+                b.uniform_(0.5, 2.0, generator=gen)
+            elif name.endswith("running_mean"):
+                b.normal_(0.0, 0.1, generator=gen)
+    return model
+
+
+def _forward_backward(model, x, fused):
+    model.fused = fused
+    model.zero_grad(set_to_none=True)
+    out = model(x)
+    y = out["depth"] if isinstance(out, dict) else out
+    weights = torch.linspace(-1.0, 1.0, y.numel(), dtype=y.dtype).view_as(y)
+    (weights * y).sum().backward()  # a loss that depends on every output differently
+    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    buffers = {n: b.clone() for n, b in model.named_buffers()}
+    return y.detach(), grads, buffers
+
+
+@pytest.mark.parametrize("make", [
+    lambda: build_student(make_config("smoke", "paper", student_channels=32, student_blocks=4)),
+    lambda: build_student(make_config("smoke", "paper", student_channels=32, student_blocks=4, graph="physical")),
+    lambda: build_student(make_config("smoke", "paper", student_channels=32, student_blocks=4, graph="nonphysical")),
+    lambda: build_student(make_config("smoke", "reference", student_channels=32, student_blocks=2)),
+    lambda: build_teacher(make_config("smoke", "paper", teacher_trunk="agcn")).trunk,
+], ids=["agcn-both", "agcn-physical", "agcn-nonphysical", "semgcn", "agcn-teacher-trunk"])
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+def test_fused_forward_and_backward_equal_the_readable_modules(make, training):
+    """Issue 15: models.fused computes what the readable modules compute (outputs, every parameter's
+    gradient and the batch-norm running statistics), in float64 to separate real differences from rounding."""
+    torch.manual_seed(0)
+    model = _perturbed(make().double()).train(training)
+    x = 0.1 * torch.randn(6, 17, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    start = {n: b.clone() for n, b in model.named_buffers()}
+    y_ref, g_ref, b_ref = _forward_backward(model, x, fused=False)
+    with torch.no_grad():  # undo the running-statistics update
+        for name, b in model.named_buffers():
+            b.copy_(start[name])
+    y_new, g_new, b_new = _forward_backward(model, x, fused=True)
+    assert y_ref.abs().max() > 1e-3  # a real output, not the zero-initialised head
+    torch.testing.assert_close(y_new, y_ref, rtol=1e-10, atol=1e-12)
+    assert g_new.keys() == g_ref.keys() and len(g_ref) > 10
+    scale = max(float(g.abs().max()) for g in g_ref.values())  # a bias right before a batch norm has a
+    for name in g_ref:  # mathematically zero gradient: compare it on the scale of all the gradients
+        torch.testing.assert_close(g_new[name], g_ref[name], rtol=1e-9, atol=1e-12 * scale,
+                                   msg=f"gradient of {name}")
+    for name in b_ref:
+        torch.testing.assert_close(b_new[name], b_ref[name], rtol=1e-10, atol=1e-12, msg=f"buffer {name}")

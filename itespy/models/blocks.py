@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from ..skeleton import NUM_JOINTS
+from . import fused
 from .graph import AdaptiveGraphConv, PhysicalGraphConv
 
 
@@ -66,7 +67,11 @@ class AGCNTrunk(nn.Module):
         self.blocks = nn.ModuleList(AdaptiveGraphBlock(channels, graph) for _ in range(num_blocks))
         self.out_features = channels * NUM_JOINTS
 
+    fused = True  # forward with models.fused (same function); False: the readable modules
+
     def forward(self, x):
+        if self.fused:
+            return fused.agcn_trunk_features(self, x)
         h = torch.relu(self.input_norm(self.input(x.transpose(1, 2))))
         for first, second in zip(self.blocks[::2], self.blocks[1::2]):
             h = h + second(first(h))

@@ -163,6 +163,8 @@ class GroupedNonLocal(nn.Module):
         order = [j for group in NONLOCAL_GROUPS for j in group]
         self.register_buffer("order", torch.tensor(order), persistent=False)
         self.register_buffer("inverse", torch.argsort(torch.tensor(order)), persistent=False)
+        pooled = order[:len(order) // 2 * 2]  # MaxPool1d(2) pools positions (0, 1), (2, 3), ...; drops the last
+        self.register_buffer("pairs", torch.tensor([pooled[0::2], pooled[1::2]]), persistent=False)
         self.pool = nn.MaxPool1d(2)
         self.inner = inner
 

@@ -14,13 +14,19 @@ from torch import nn
 
 from ..geometry import lift_with_depth
 from ..skeleton import NUM_JOINTS
+from . import fused
 from .blocks import AdaptiveGraphBlock, ResFCTrunk
 from .graph import GroupedNonLocal, PhysicalGraphConv, SemGraphConv
 
 
 class _StudentBase(nn.Module):
     """Every student starts by predicting zero depth offsets (a flat pose at distance t): the output
-    layer is zero-initialised, which keeps the first cycle losses (Eq. 7) small and training stable."""
+    layer is zero-initialised, which keeps the first cycle losses (Eq. 7) small and training stable.
+
+    ``fused`` (graph students): compute the forward pass with :mod:`itespy.models.fused` (the same function
+    on the same parameters, fewer and larger kernels); ``False`` runs the readable modules as written."""
+
+    fused = True
 
     def _zero_output(self, layer):
         for p in layer.parameters():
@@ -56,6 +62,8 @@ class AGCNStudent(_StudentBase):
         return h
 
     def depth(self, keypoints_2d):
+        if self.fused:
+            return fused.agcn_depth(self, keypoints_2d)
         return self.output(self.features(keypoints_2d))[:, 0, :]
 
 
@@ -87,6 +95,8 @@ class SemGCNStudent(_StudentBase):
         self.output = SemGraphConv(channels, 1)
 
     def depth(self, keypoints_2d):
+        if self.fused:
+            return fused.semgcn_depth(self, keypoints_2d)
         h = torch.relu(self.input_norm(self.input(keypoints_2d.transpose(1, 2))))
         for block in self.blocks:
             h = h + block(h)

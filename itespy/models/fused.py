@@ -1,0 +1,148 @@
+"""Fast forward passes of the graph students (issue 15): the same parameters and the same function as the
+readable modules of :mod:`itespy.models.graph`, computed with fewer, larger kernels.
+
+The readable modules keep features as (batch, channels, joints) = (B, D, N), the paper's H ∈ R^{D×N}, and
+spell every equation out. Here features are kept as (D, B, N) ("channels first"), so that
+
+* every per-joint linear map (w_d of Eq. 4, W1, W2, f, g of Eq. 5, the SemGCN and non-local maps) is one
+  matrix product over all B·N joints, with no transposes, and the maps that read the same input are stacked
+  into one product;
+* Eq. 4's per-channel joint mixing (w_d H) ρ(M_d ⊙ A) is one batched product over the D channels;
+* batch norm is the module's own, applied to a (1, D, B·N) view (statistics over the same B·N values).
+
+Two identities of Eq. 5 save work without changing the function (up to float rounding):
+* f(g(H) ρ) = (W_f W_g H) ρ + (W_f b_g + b_f) 1ᵀ, because every column of the softmax ρ sums to 1;
+  the two D×D maps become one, composed once per call (D³ operations, not B·N·D²);
+* in the reference non-local block, wᵀ[θ(x_i); φ(x_j)] needs only w_θᵀθ(x_i): the map w_θᵀ W_θ is one row.
+
+``tests/test_models.py`` compares outputs and gradients with the readable modules on fixed weights.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def channels_first(keypoints_2d: torch.Tensor) -> torch.Tensor:
+    """(B, N, 2) keypoints -> (2, B, N) features."""
+    return keypoints_2d.permute(2, 0, 1).contiguous()
+
+
+def _norm(norm, h: torch.Tensor) -> torch.Tensor:
+    """The module's batch norm over channels of (D, B, N) features (statistics over all B·N joints)."""
+    d, b, n = h.shape
+    return norm(h.reshape(1, d, b * n)).view(d, b, n)
+
+
+def _rows(h: torch.Tensor) -> torch.Tensor:
+    return h.reshape(h.shape[0], -1)
+
+
+def physical_graph_conv(conv, h: torch.Tensor, wh: torch.Tensor | None = None) -> torch.Tensor:
+    """Eq. 4 on (D, B, N) features; ``wh`` = w_d H when the caller computed it in a stacked product."""
+    d_in, b, n = h.shape
+    if wh is None:
+        wh = (conv.weight @ _rows(h)).view(-1, b, n)
+    out = torch.bmm(wh, conv.edge_weights())  # per channel d: (w_d H) ρ(M_d ⊙ A)
+    return out + conv.bias[:, :, None] if conv.bias is not None else out
+
+
+def adaptive_graph_block(block, h: torch.Tensor) -> torch.Tensor:
+    """One block of Fig. 4, ReLU(BN(H_P + H_NP)), on (D, B, N) features."""
+    d_in, b, n = h.shape
+    physical, nonphysical = block.conv.physical, block.conv.nonphysical
+    maps = []
+    if physical is not None:
+        maps.append(physical.weight)
+    if nonphysical is not None:
+        maps += [nonphysical.f.weight @ nonphysical.g.weight, nonphysical.w1.weight, nonphysical.w2.weight]
+    stacked = (torch.cat(maps) if len(maps) > 1 else maps[0]) @ _rows(h)  # one product for every map
+    # split (not slicing): its backward is one concatenation, where each slice's would fill a zero tensor
+    parts = iter(torch.split(stacked, [m.shape[0] for m in maps]))
+    out = 0
+    if physical is not None:
+        out = physical_graph_conv(physical, h, next(parts).view(-1, b, n))
+    if nonphysical is not None:
+        fg, q, k = (next(parts).view(-1, b, n) for _ in range(3))  # W_f W_g H, W1 H, W2 H
+        logits = torch.bmm(q.permute(1, 2, 0), k.permute(1, 0, 2)) * nonphysical.scale  # (B, N, N)
+        affinity = torch.softmax(logits, dim=1)
+        mixed = torch.bmm(fg.permute(1, 0, 2), affinity)  # (B, D', N)
+        bias = nonphysical.f.weight @ nonphysical.g.bias + nonphysical.f.bias
+        out = out + mixed.permute(1, 0, 2) + bias[:, None, None]
+    return torch.relu(_norm(block.norm, out))
+
+
+def agcn_features(student, keypoints_2d: torch.Tensor) -> torch.Tensor:
+    """The AGCN student's features (D, B, N): input layer, then residual pairs of adaptive graph blocks."""
+    h = torch.relu(_norm(student.input_norm, physical_graph_conv(student.input, channels_first(keypoints_2d))))
+    for first, second in zip(student.blocks[::2], student.blocks[1::2]):
+        h = h + adaptive_graph_block(second, adaptive_graph_block(first, h))
+    return h
+
+
+def agcn_depth(student, keypoints_2d: torch.Tensor) -> torch.Tensor:
+    """(B, N) depth offsets of :class:`~itespy.models.student.AGCNStudent`."""
+    return physical_graph_conv(student.output, agcn_features(student, keypoints_2d))[0]
+
+
+def sem_graph_conv(conv, h: torch.Tensor) -> torch.Tensor:
+    """The reference code's SemGCN layer on (D, B, N) features: a self term and a neighbour term."""
+    d_in, b, n = h.shape
+    d_out = conv.bias.shape[0]
+    stacked = torch.cat([conv.w_self.weight, conv.w_neigh.weight]) @ _rows(h)
+    adj = conv.edge_weights()  # (N, N), row m: the weights of joint m's inputs
+    eye = torch.eye(n, dtype=h.dtype, device=h.device)
+    own, neighbours = torch.split(stacked, d_out)
+    self_term = own.view(d_out, b, n) * torch.diagonal(adj)
+    neighbour_term = (neighbours.reshape(d_out * b, n) @ (adj * (1 - eye)).t()).view(d_out, b, n)
+    return self_term + neighbour_term + conv.bias[:, None, None]
+
+
+def grouped_nonlocal(block, h: torch.Tensor) -> torch.Tensor:
+    """The reference code's grouped non-local block, W(y) + x, on (D, B, N) features.
+
+    The readable module reorders the joints into NONLOCAL_GROUPS, max-pools neighbouring pairs and orders
+    them back; here the pairs are max-pooled directly (one maximum of two gathers) and everything else stays
+    in the joint order, which computes the same values without the two reorderings."""
+    d, b, n = h.shape
+    inner = block.inner
+    w = block.concat_project.weight.view(2 * inner)
+    w_theta, w_phi = w[:inner], w[inner:]
+    maps = torch.cat([(w_theta @ block.theta.weight[:, :, 0])[None], block.phi.weight[:, :, 0],
+                      block.g.weight[:, :, 0]])
+    biases = torch.cat([(w_theta @ block.theta.bias)[None], block.phi.bias, block.g.bias])
+    stacked = (maps @ _rows(h) + biases[:, None]).view(-1, b, n)
+    a, phi, g = torch.split(stacked, [1, inner, inner])
+    a = a[0]  # w_θᵀ θ(x_i): (B, N)
+    first, second = block.pairs
+
+    def pool(t):  # max over each pair of joints: (inner, B, M)
+        return torch.maximum(t.index_select(2, first), t.index_select(2, second))
+
+    phi, g = pool(phi), pool(g)
+    m = phi.shape[-1]
+    b_j = (w_phi @ phi.reshape(inner, b * m)).view(b, m)  # w_φᵀ φ(x_j)
+    f = torch.relu(a[:, :, None] + b_j[:, None, :]) / m  # (B, N, M)
+    y = torch.bmm(g.permute(1, 0, 2), f.transpose(1, 2))  # (B, inner, N)
+    conv, norm = block.out[0], block.out[1]
+    wy = conv.weight[:, :, 0] @ y.permute(1, 0, 2).reshape(inner, b * n) + conv.bias[:, None]
+    return _norm(norm, wy.view(d, b, n)) + h
+
+
+def semgcn_depth(student, keypoints_2d: torch.Tensor) -> torch.Tensor:
+    """(B, N) depth offsets of :class:`~itespy.models.student.SemGCNStudent`."""
+    h = torch.relu(_norm(student.input_norm, sem_graph_conv(student.input, channels_first(keypoints_2d))))
+    for block in student.blocks:
+        out = h
+        for layer in block:
+            out = torch.relu(_norm(layer.norm, sem_graph_conv(layer.conv, out) + grouped_nonlocal(
+                layer.nonlocal_block, out)))
+        h = h + out
+    return sem_graph_conv(student.output, h)[0]
+
+
+def agcn_trunk_features(trunk, keypoints_2d: torch.Tensor) -> torch.Tensor:
+    """Table 7's AGCN teacher trunk: the same blocks, flattened per pose as (B, D·N) in (D, N) order."""
+    h = agcn_features(trunk, keypoints_2d)
+    return h.permute(1, 0, 2).reshape(h.shape[1], -1)
+

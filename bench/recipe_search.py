@@ -82,7 +82,7 @@ def main(argv=None):
 
     def train_steps(stage, net, n_steps, labels=None):
         nonlocal step
-        opt, _ = make_optimizer(cfg, net, stage)
+        opt, sched = make_optimizer(cfg, net, stage)
         step, epoch = 0, 0
         while step < n_steps:
             gen = epoch_generator(cfg.seed, stage, epoch)
@@ -98,6 +98,7 @@ def main(argv=None):
                 step += 1
                 if step % a.eval_every == 0:
                     report(stage, net, {k: round(float(v), 4) for k, v in losses.items()})
+            sched.step()
             epoch += 1
 
     train_steps("teacher", model, a.steps)

@@ -25,7 +25,8 @@ STAGES = ("teacher", "student", "both")
 RUN_FIELDS = ("device", "eval_batch_size", "extra")
 # Fields only stage 2 reads: reset to defaults in a teacher's configuration so every student shares its teacher.
 STUDENT_FIELDS = ("student", "graph", "student_channels", "student_blocks", "use_kd", "use_rec", "lambda_kd",
-                  "lambda_rec", "student_epochs", "kd_norm", "rec_rotation", "student_optimizer")
+                  "lambda_rec", "student_epochs", "kd_norm", "rec_rotation", "student_optimizer",
+                  "student_lr_decay_every")
 INT_FIELDS = ("stride", "num_atoms", "teacher_hidden", "teacher_bottleneck", "teacher_blocks", "student_channels",
               "student_blocks", "cycle_copies", "teacher_epochs", "student_epochs", "batch_size", "lr_decay_every",
               "root_align_epochs", "seed", "eval_batch_size", "threads", "val_every")
@@ -80,6 +81,7 @@ class Config:
     weight_decay: float = 0.0
     lr_decay_every: int = 0  # epochs; 0 = constant learning rate
     lr_decay: float = 0.5
+    student_lr_decay_every: int | None = None  # stage 2's decay period in epochs; None: as lr_decay_every
     # reference-code behaviours (set by variant="reference")
     dictionary_bias: bool = False
     extra_bottleneck: bool = False
@@ -117,6 +119,10 @@ class Config:
             if not (value is None and name in OPTIONAL_INT_FIELDS) and not _is_int(value):
                 expected = "an integer or None" if name in OPTIONAL_INT_FIELDS else "an integer"
                 raise ValueError(f"config.{name}: expected {expected}, got {value!r} ({type(value).__name__})")
+        if self.student_lr_decay_every is not None and not (_is_int(self.student_lr_decay_every)
+                                                            and self.student_lr_decay_every >= 0):
+            raise ValueError(f"config.student_lr_decay_every: expected a number of epochs >= 0 or None (as "
+                             f"lr_decay_every), got {self.student_lr_decay_every!r}")
         for name in ("teacher_epochs", "student_epochs", "lr_decay_every", "root_align_epochs", "val_every"):
             if getattr(self, name) < 0:
                 raise ValueError(f"config.{name}: expected a number of epochs >= 0, got {getattr(self, name)}")

@@ -40,13 +40,17 @@ def _batches(n: int, batch_size: int, generator: torch.Generator):
 
 
 def make_optimizer(cfg: Config, model, stage: str = "teacher"):
-    """The stage's optimiser (``cfg.optimizer``; stage 2 uses ``cfg.student_optimizer`` unless "same")."""
+    """The stage's optimiser (``cfg.optimizer``; stage 2 uses ``cfg.student_optimizer`` unless "same") and its
+    step decay (every ``cfg.lr_decay_every`` epochs; stage 2 every ``cfg.student_lr_decay_every`` if set)."""
     name = cfg.optimizer if stage == "teacher" or cfg.student_optimizer == "same" else cfg.student_optimizer
     if name == "adam":
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     else:
         opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    step = cfg.lr_decay_every if cfg.lr_decay_every > 0 else 10 ** 9
+    every = cfg.lr_decay_every
+    if stage == "student" and cfg.student_lr_decay_every is not None:
+        every = cfg.student_lr_decay_every
+    step = every if every > 0 else 10 ** 9
     return opt, torch.optim.lr_scheduler.StepLR(opt, step_size=step, gamma=cfg.lr_decay)
 
 

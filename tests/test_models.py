@@ -192,3 +192,35 @@ def test_fused_forward_and_backward_equal_the_readable_modules(make, training):
                                    msg=f"gradient of {name}")
     for name in b_ref:
         torch.testing.assert_close(b_new[name], b_ref[name], rtol=1e-10, atol=1e-12, msg=f"buffer {name}")
+
+
+@pytest.mark.parametrize("graph", ["both", "physical", "nonphysical", "semgcn"])
+def test_fused_inference_folds_batch_norm_and_follows_weight_changes(graph):
+    """Eval mode without autograd uses cached constants (maps with the batch norm folded in); the result equals
+    the readable modules', and a changed weight or running statistic is picked up on the next call."""
+    torch.manual_seed(0)
+    cfg = (make_config("smoke", "reference", student_channels=16, student_blocks=2) if graph == "semgcn" else
+           make_config("smoke", "paper", student_channels=16, student_blocks=4, graph=graph))
+    model = _perturbed(build_student(cfg).double()).eval()
+    x = 0.1 * torch.randn(5, 17, 2, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+
+    def both():
+        with torch.no_grad():
+            model.fused = False
+            ref = model(x)["depth"]
+            model.fused = True
+            return ref, model(x)["depth"]
+
+    ref, new = both()
+    torch.testing.assert_close(new, ref, rtol=1e-10, atol=1e-12)
+    assert "_fused_inference" in model.__dict__  # the cached path ran
+    with torch.no_grad():
+        if graph == "semgcn":
+            model.blocks[1][0].nonlocal_block.g.weight.mul_(-1.0)
+            model.blocks[1][1].norm.running_var.mul_(2.0)
+        else:
+            model.blocks[1].norm.running_var.mul_(3.0)
+            model.blocks[2].conv.physical.weight.mul_(-1.0) if graph != "nonphysical" else model.blocks[2].norm.bias.add_(1)
+    ref2, new2 = both()
+    assert (ref2 - ref).abs().max() > 1e-3
+    torch.testing.assert_close(new2, ref2, rtol=1e-10, atol=1e-12)

@@ -20,7 +20,6 @@ Two identities of Eq. 5 save work without changing the function (up to float rou
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 
 def channels_first(keypoints_2d: torch.Tensor) -> torch.Tensor:
@@ -74,6 +73,8 @@ def adaptive_graph_block(block, h: torch.Tensor) -> torch.Tensor:
 
 def agcn_features(student, keypoints_2d: torch.Tensor) -> torch.Tensor:
     """The AGCN student's features (D, B, N): input layer, then residual pairs of adaptive graph blocks."""
+    if _inference(student):
+        return _agcn_features_inference(student, keypoints_2d)
     h = torch.relu(_norm(student.input_norm, physical_graph_conv(student.input, channels_first(keypoints_2d))))
     for first, second in zip(student.blocks[::2], student.blocks[1::2]):
         h = h + adaptive_graph_block(second, adaptive_graph_block(first, h))
@@ -83,6 +84,66 @@ def agcn_features(student, keypoints_2d: torch.Tensor) -> torch.Tensor:
 def agcn_depth(student, keypoints_2d: torch.Tensor) -> torch.Tensor:
     """(B, N) depth offsets of :class:`~itespy.models.student.AGCNStudent`."""
     return physical_graph_conv(student.output, agcn_features(student, keypoints_2d))[0]
+
+
+# Inference (eval mode, no autograd): the per-call constants -- stacked maps, ρ(M_d ⊙ A), f·g, and each batch
+# norm folded into the maps before it -- are computed once and reused until a parameter or buffer changes.
+
+def _inference(module) -> bool:
+    return not module.training and not torch.is_grad_enabled()
+
+
+def _cached(module, build):
+    """``build(module)``, recomputed only when one of the module's tensors was changed (or replaced)."""
+    key = tuple((t.data_ptr(), t._version) for t in (*module.parameters(), *module.buffers()))
+    cache = module.__dict__.get("_fused_inference")
+    if cache is None or cache[0] != key:
+        cache = (key, build(module))
+        module.__dict__["_fused_inference"] = cache
+    return cache[1]
+
+
+def _folded_block(physical, nonphysical, norm) -> dict:
+    """Constants of ReLU(BN(H_P + H_NP)) in eval mode: BN(x) = s·x + (β − s·μ), with s folded into the rows of
+    w_d and of W_f W_g (both terms are linear in them) and every bias folded into one shift."""
+    s = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+    shift = norm.bias - s * norm.running_mean
+    maps, sizes, out = [], [], {}
+    if physical is not None:
+        maps.append(s[:, None] * physical.weight)
+        out["edges"] = physical.edge_weights()
+        shift = shift + s * physical.bias[:, 0]
+    if nonphysical is not None:
+        maps += [s[:, None] * (nonphysical.f.weight @ nonphysical.g.weight),
+                 nonphysical.scale * nonphysical.w1.weight, nonphysical.w2.weight]
+        shift = shift + s * (nonphysical.f.weight @ nonphysical.g.bias + nonphysical.f.bias)
+    sizes = [m.shape[0] for m in maps]
+    return {**out, "maps": torch.cat(maps), "sizes": sizes, "shift": shift[:, None, None],
+            "nonphysical": nonphysical is not None}
+
+
+def _folded_student(student) -> list:
+    first = _folded_block(student.input, None, student.input_norm)
+    return [first] + [_folded_block(b.conv.physical, b.conv.nonphysical, b.norm) for b in student.blocks]
+
+
+def _inference_block(c: dict, h: torch.Tensor) -> torch.Tensor:
+    _, b, n = h.shape
+    parts = iter(torch.split(c["maps"] @ _rows(h), c["sizes"]))
+    out = torch.bmm(next(parts).view(-1, b, n), c["edges"]) if "edges" in c else 0
+    if c["nonphysical"]:
+        fg, q, k = (next(parts).view(-1, b, n) for _ in range(3))
+        affinity = torch.softmax(torch.bmm(q.permute(1, 2, 0), k.permute(1, 0, 2)), dim=1)
+        out = out + torch.bmm(fg.permute(1, 0, 2), affinity).permute(1, 0, 2)
+    return torch.relu(out + c["shift"])
+
+
+def _agcn_features_inference(student, keypoints_2d):
+    blocks = _cached(student, _folded_student)
+    h = _inference_block(blocks[0], channels_first(keypoints_2d))
+    for first, second in zip(blocks[1::2], blocks[2::2]):
+        h = h + _inference_block(second, _inference_block(first, h))
+    return h
 
 
 def sem_graph_conv(conv, h: torch.Tensor) -> torch.Tensor:
@@ -131,6 +192,8 @@ def grouped_nonlocal(block, h: torch.Tensor) -> torch.Tensor:
 
 def semgcn_depth(student, keypoints_2d: torch.Tensor) -> torch.Tensor:
     """(B, N) depth offsets of :class:`~itespy.models.student.SemGCNStudent`."""
+    if _inference(student):
+        return _semgcn_depth_inference(student, keypoints_2d)
     h = torch.relu(_norm(student.input_norm, sem_graph_conv(student.input, channels_first(keypoints_2d))))
     for block in student.blocks:
         out = h
@@ -146,3 +209,64 @@ def agcn_trunk_features(trunk, keypoints_2d: torch.Tensor) -> torch.Tensor:
     h = agcn_features(trunk, keypoints_2d)
     return h.permute(1, 0, 2).reshape(h.shape[1], -1)
 
+
+def _bn_affine(norm):
+    s = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+    return s, norm.bias - s * norm.running_mean
+
+
+def _folded_sem_layer(conv, norm, nonlocal_block=None) -> dict:
+    """Constants of ReLU(BN(gconv(h) [+ NL(h)])) in eval mode, NL(h) = BN2(W y + b) + h: the batch norm scale s
+    folded into the self and neighbour maps and into W, every bias into one shift; the non-local maps stacked
+    after the graph conv's so that one product serves both."""
+    s, shift = _bn_affine(norm)
+    adj = conv.edge_weights()
+    eye = torch.eye(adj.shape[0], dtype=adj.dtype, device=adj.device)
+    maps = [s[:, None] * conv.w_self.weight, s[:, None] * conv.w_neigh.weight]
+    shift = shift + s * conv.bias
+    out = {"diagonal": torch.diagonal(adj).clone(), "neighbours": (adj * (1 - eye)).t().contiguous()}
+    if nonlocal_block is not None:
+        nl, inner = nonlocal_block, nonlocal_block.inner
+        w = nl.concat_project.weight.view(2 * inner)
+        maps += [(w[:inner] @ nl.theta.weight[:, :, 0])[None], nl.phi.weight[:, :, 0], nl.g.weight[:, :, 0]]
+        s2, t2 = _bn_affine(nl.out[1])
+        out.update(inner=inner, pairs=nl.pairs, w_phi=w[inner:], s=s[:, None, None],
+                   a_bias=w[:inner] @ nl.theta.bias, phi_bias=nl.phi.bias[:, None, None],
+                   g_bias=nl.g.bias[:, None, None], w_out=(s * s2)[:, None] * nl.out[0].weight[:, :, 0])
+        shift = shift + s * (s2 * nl.out[0].bias + t2)
+    out.update(maps=torch.cat(maps), sizes=[m.shape[0] for m in maps], shift=shift[:, None, None])
+    return out
+
+
+def _folded_semgcn(student) -> list:
+    layers = [_folded_sem_layer(student.input, student.input_norm)]
+    for block in student.blocks:
+        layers += [_folded_sem_layer(layer.conv, layer.norm, layer.nonlocal_block) for layer in block]
+    return layers
+
+
+def _inference_sem_layer(c: dict, h: torch.Tensor) -> torch.Tensor:
+    _, b, n = h.shape
+    parts = torch.split(c["maps"] @ _rows(h), c["sizes"])
+    d = c["shift"].shape[0]
+    out = (parts[0].view(d, b, n) * c["diagonal"] + (parts[1].reshape(d * b, n) @ c["neighbours"]).view(d, b, n)
+           + c["shift"])
+    if len(parts) > 2:
+        inner, (first, second) = c["inner"], c["pairs"]
+        a = parts[2].view(b, n) + c["a_bias"]
+        phi, g = parts[3].view(inner, b, n) + c["phi_bias"], parts[4].view(inner, b, n) + c["g_bias"]
+        phi = torch.maximum(phi.index_select(2, first), phi.index_select(2, second))
+        g = torch.maximum(g.index_select(2, first), g.index_select(2, second))
+        m = phi.shape[-1]
+        f = torch.relu(a[:, :, None] + (c["w_phi"] @ phi.reshape(inner, b * m)).view(b, m)[:, None, :]) / m
+        y = torch.bmm(g.permute(1, 0, 2), f.transpose(1, 2))  # (B, inner, N)
+        out = out + (c["w_out"] @ y.permute(1, 0, 2).reshape(inner, b * n)).view(d, b, n) + c["s"] * h
+    return torch.relu(out)
+
+
+def _semgcn_depth_inference(student, keypoints_2d):
+    layers = _cached(student, _folded_semgcn)
+    h = _inference_sem_layer(layers[0], channels_first(keypoints_2d))
+    for i in range(1, len(layers), 2):
+        h = h + _inference_sem_layer(layers[i + 1], _inference_sem_layer(layers[i], h))
+    return sem_graph_conv(student.output, h)[0]

@@ -224,3 +224,19 @@ def test_fused_inference_folds_batch_norm_and_follows_weight_changes(graph):
     ref2, new2 = both()
     assert (ref2 - ref).abs().max() > 1e-3
     torch.testing.assert_close(new2, ref2, rtol=1e-10, atol=1e-12)
+
+
+def test_forward_hooks_on_layers_still_fire_with_the_fused_path():
+    """Notebook 04 records the features entering each block with forward hooks: they must keep firing."""
+    student = build_student(make_config("smoke", "paper", student_channels=16, student_blocks=2)).eval()
+    assert student.fused
+    seen = []
+    hook = student.blocks[1].conv.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].shape))
+    x = 0.1 * torch.randn(3, 17, 2)
+    with torch.no_grad():
+        with_hook = student(x)["depth"]
+    hook.remove()
+    with torch.no_grad():
+        without = student(x)["depth"]
+    assert seen == [(3, 16, 17)]  # (B, D, N) features of the readable module
+    torch.testing.assert_close(with_hook, without, rtol=1e-5, atol=1e-6)

@@ -70,7 +70,7 @@ class AGCNTrunk(nn.Module):
     fused = True  # forward with models.fused (same function); False: the readable modules
 
     def forward(self, x):
-        if self.fused:
+        if fused.applies(self):
             return fused.agcn_trunk_features(self, x)
         h = torch.relu(self.input_norm(self.input(x.transpose(1, 2))))
         for first, second in zip(self.blocks[::2], self.blocks[1::2]):

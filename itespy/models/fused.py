@@ -22,6 +22,15 @@ from __future__ import annotations
 import torch
 
 
+def applies(model) -> bool:
+    """Whether ``model`` (with ``fused = True``) may take the fast path: not while a forward hook is registered
+    on one of its layers (or globally), since the fast path never calls the layers and the hook would not fire."""
+    if not model.fused or torch.nn.modules.module._global_forward_hooks \
+            or torch.nn.modules.module._global_forward_pre_hooks:
+        return False
+    return not any(m._forward_hooks or m._forward_pre_hooks for m in model.modules() if m is not model)
+
+
 def channels_first(keypoints_2d: torch.Tensor) -> torch.Tensor:
     """(B, N, 2) keypoints -> (2, B, N) features."""
     return keypoints_2d.permute(2, 0, 1).contiguous()

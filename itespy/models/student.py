@@ -24,7 +24,8 @@ class _StudentBase(nn.Module):
     layer is zero-initialised, which keeps the first cycle losses (Eq. 7) small and training stable.
 
     ``fused`` (graph students): compute the forward pass with :mod:`itespy.models.fused` (the same function
-    on the same parameters, fewer and larger kernels); ``False`` runs the readable modules as written."""
+    on the same parameters, fewer and larger kernels); ``False`` runs the readable modules as written. While a
+    forward hook is registered on one of the layers, the readable modules run, so the hook sees its layer."""
 
     fused = True
 
@@ -62,7 +63,7 @@ class AGCNStudent(_StudentBase):
         return h
 
     def depth(self, keypoints_2d):
-        if self.fused:
+        if fused.applies(self):
             return fused.agcn_depth(self, keypoints_2d)
         return self.output(self.features(keypoints_2d))[:, 0, :]
 
@@ -95,7 +96,7 @@ class SemGCNStudent(_StudentBase):
         self.output = SemGraphConv(channels, 1)
 
     def depth(self, keypoints_2d):
-        if self.fused:
+        if fused.applies(self):
             return fused.semgcn_depth(self, keypoints_2d)
         h = torch.relu(self.input_norm(self.input(keypoints_2d.transpose(1, 2))))
         for block in self.blocks:

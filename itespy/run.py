@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .config import STAGES, Config, config_key
+from .config import STAGES, STUDENT_FIELDS, Config, config_key
 from .data.validation import validation_split
 from .evaluate import canonical_spread, evaluate_model
 from .io import atomic_write_json, read_json
@@ -34,7 +34,7 @@ class RunDirectoryError(RuntimeError):
     """The output directory holds results of another run."""
 
 
-def _prepare_dir(out: Path, cfg: Config, resume: bool, overwrite: bool):
+def _prepare_dir(out: Path, cfg: Config, resume: bool, overwrite: bool, stage: str = "both"):
     config_path = out / "config.json"
     if out.exists() and not out.is_dir():
         raise RunDirectoryError(f"output directory {out}: it exists and is a file; expected a folder (or a path "
@@ -46,8 +46,9 @@ def _prepare_dir(out: Path, cfg: Config, resume: bool, overwrite: bool):
                 f"output directory {out}: it already holds a run (config.json). Pass --resume to continue or "
                 "reuse it, --overwrite to replace it, or choose another --out; earlier results are never "
                 "silently replaced.")
-        if not _same(saved, cfg):
-            changed = sorted(k for k in saved if saved.get(k) != cfg.to_dict().get(k) and k != "device")
+        if not _same(saved, cfg, stage):
+            ignored = {"device"} | (set(STUDENT_FIELDS) if stage == "teacher" else set())
+            changed = sorted(k for k in saved if saved.get(k) != cfg.to_dict().get(k) and k not in ignored)
             raise RunDirectoryError(f"output directory {out}: --resume with a different configuration "
                                     f"(fields {changed}); use another --out.")
     out.mkdir(parents=True, exist_ok=True)
@@ -96,7 +97,7 @@ def _run_experiment(cfg: Config, out_dir, stage: str = "both", splits=None, resu
         saved_cfg = read_json(out / "config.json") if (out / "config.json").exists() else None
         stored = read_json(metrics_path)
         wanted = {"teacher": ("teacher",), "student": ("student",), "both": ("teacher", "student")}[stage]
-        if saved_cfg is not None and _same(saved_cfg, cfg) and all(k in stored for k in wanted):
+        if saved_cfg is not None and _same(saved_cfg, cfg, stage) and all(k in stored for k in wanted):
             return stored
     device = resolve_device(cfg.device)
     if splits is None:
@@ -112,7 +113,7 @@ def _run_experiment(cfg: Config, out_dir, stage: str = "both", splits=None, resu
                                     f"{source / 'teacher.pt'} not found. Pass --teacher RUN_DIR (teacher_dir=...), a "
                                     f"run directory of `itespy train --stage teacher`, or train stage 'both'.")
         teacher, _ = load_model(source / "teacher.pt", "teacher", device, expected=cfg, fields=TEACHER_MODEL_FIELDS)
-    _prepare_dir(out, cfg, resume, overwrite)
+    _prepare_dir(out, cfg, resume, overwrite, stage)
     atomic_write_json(out / "run_info.json", {**run_info(cfg, device), "stage": stage, "data_meta": _meta(splits)})
     atomic_write_json(out / "normalisation.json", normalisation_record(splits["train"]))
     train_set, val_set = validation_split(splits["train"])
@@ -177,9 +178,12 @@ def normalisation_record(train_set) -> dict:
                      "(root at depth t = 5), known up to scale"}
 
 
-def _same(saved: dict, cfg: Config) -> bool:
+def _same(saved: dict, cfg: Config, stage: str = "both") -> bool:
+    """Whether a folder's saved configuration is ``cfg``'s; for a teacher-only folder only the teacher's
+    settings count (a teacher serves every student configuration: STUDENT_FIELDS do not matter)."""
+    ignored = {"device"} | (set(STUDENT_FIELDS) if stage == "teacher" else set())
     new = cfg.to_dict()
-    return {k: v for k, v in saved.items() if k != "device"} == {k: v for k, v in new.items() if k != "device"}
+    return {k: v for k, v in saved.items() if k not in ignored} == {k: v for k, v in new.items() if k not in ignored}
 
 
 def _meta(splits) -> dict:

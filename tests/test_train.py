@@ -141,3 +141,17 @@ def test_cuda_request_without_cuda_is_a_clear_error():
     with pytest.raises(RuntimeError, match="CUDA was requested"):
         resolve_device("cuda")
     assert resolve_device("auto").type == "cpu"
+
+
+def test_a_teacher_folder_is_reused_when_only_student_settings_change(tmp_path, splits):
+    """Notebook 03 trains into teacher-<key>, keyed by the teacher's settings only: a re-run after a student
+    setting changed (kd_norm, student_channels, ...) finds the same folder and must reuse it, not refuse it."""
+    cfg = CFG.replace(teacher_epochs=1, student_epochs=0, max_train=256)
+    small = {k: v.subset(np.arange(256)) for k, v in splits.items()}
+    first = run_experiment(cfg, tmp_path / "t", stage="teacher", splits=small, progress=False)
+    again = run_experiment(cfg.replace(kd_norm="l1" if cfg.kd_norm == "squared" else "squared", student_channels=32),
+                           tmp_path / "t", stage="teacher", splits=small, resume=True, progress=False)
+    assert again == first
+    with pytest.raises(RunDirectoryError, match="num_atoms"):  # a teacher setting still counts
+        run_experiment(cfg.replace(num_atoms=4), tmp_path / "t", stage="teacher", splits=small, resume=True,
+                       progress=False)

@@ -28,7 +28,12 @@ def applies(model) -> bool:
     if not model.fused or torch.nn.modules.module._global_forward_hooks \
             or torch.nn.modules.module._global_forward_pre_hooks:
         return False
-    return not any(m._forward_hooks or m._forward_pre_hooks for m in model.modules() if m is not model)
+    children = tuple(model._modules.values())
+    cached = model.__dict__.get("_fused_layers")
+    if cached is None or cached[0] != children:  # the layer list, rebuilt if a child module was replaced
+        cached = (children, tuple(m for m in model.modules() if m is not model))
+        model.__dict__["_fused_layers"] = cached
+    return not any(m._forward_hooks or m._forward_pre_hooks for m in cached[1])
 
 
 def channels_first(keypoints_2d: torch.Tensor) -> torch.Tensor:

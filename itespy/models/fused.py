@@ -24,9 +24,10 @@ import torch
 
 def applies(model) -> bool:
     """Whether ``model`` (with ``fused = True``) may take the fast path: not while a forward hook is registered
-    on one of its layers (or globally), since the fast path never calls the layers and the hook would not fire."""
-    if not model.fused or torch.nn.modules.module._global_forward_hooks \
-            or torch.nn.modules.module._global_forward_pre_hooks:
+    on one of its layers, since the fast path never calls the layers and the hook would not fire. (Global
+    hooks, which tools such as FlopCounterMode install for every module, do not count: the model itself is
+    still called.)"""
+    if not model.fused:
         return False
     children = tuple(model._modules.values())
     cached = model.__dict__.get("_fused_layers")

@@ -203,7 +203,7 @@ VARIANT_SETTINGS = {
 # * L_KD with the authors' L1 norm (kd_norm="l1"), matching the Euclidean norm of L_REC: with Eq. 6's squared
 #   norm the KD gradient shrinks with the error while the Euclidean L_REC's does not, so the cycle dominated and
 #   the student wandered (validation MPJPE 76.5-95.4 between steps 351 and 1404, Bandai, seed 0); with L1 it
-#   held 77.0-80.2 (test 63.6 / 43.4 mm at step 702 against its teacher's 74.7 / 50.2). A step decay of the
+#   held 77.0-80.2 (test 63.6 / 43.8 mm at step 702 against its teacher's 74.7 / 50.2). A step decay of the
 #   student's learning rate, 128 channels, or keeping the cycle's passes out of the batch-norm statistics did
 #   not steady the squared-norm student (bench/results/student_*.log).
 SHORT_PROFILE_TRAINING = dict(optimizer="sgd", lr=1e-3, momentum=0.9, weight_decay=5e-4, batch_size=128,

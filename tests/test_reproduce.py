@@ -233,3 +233,10 @@ def test_report_shows_data_paths_relative_to_the_repository():
     from itespy.reproduce import REPO, shown_spec
     assert shown_spec(f"mocap:{REPO.parent / 'shared' / 'x.npz'}") == "mocap:../shared/x.npz"
     assert shown_spec("synthetic") == "synthetic" and shown_spec("h36m:data/h36m") == "h36m:data/h36m"
+
+
+def test_code_version_ignores_comments_and_docstrings_but_not_code():
+    from itespy.reproduce.jobs import _code_only
+    base = 'def f(x):\n    """Doc."""\n    return x + 1  # add one\n'
+    assert _code_only(base) == _code_only('def f(x):\n    """Other words."""\n    # a comment\n    return x + 1\n')
+    assert _code_only(base) != _code_only('def f(x):\n    """Doc."""\n    return x + 2\n')

@@ -2,6 +2,7 @@
 ``key = hash(config + code version)``; rows that share a configuration train it once."""
 from __future__ import annotations
 
+import ast
 import functools
 import hashlib
 import json
@@ -39,8 +40,19 @@ def _source_hash() -> str:
         if "__pycache__" in rel.parts or any(rel.as_posix() == x or rel.parts[0] == x for x in _CODE_EXCLUDE):
             continue
         h.update(str(rel).encode())
-        h.update(path.read_bytes())
+        h.update(_code_only(path.read_text(encoding="utf-8")).encode())
     return h.hexdigest()[:12]
+
+
+def _code_only(source: str) -> str:
+    """The module's syntax tree without comments and docstrings: editing prose does not change the version."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body \
+                and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant) \
+                and isinstance(node.body[0].value.value, str):
+            node.body = node.body[1:] or [ast.Pass()]
+    return ast.dump(tree, include_attributes=False)
 
 
 

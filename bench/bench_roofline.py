@@ -144,6 +144,7 @@ def main(argv=None) -> dict:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--steps", type=int, default=10, help="timed training steps per network")
     p.add_argument("--out", default="bench/results")
+    p.add_argument("--tag", default="", help="suffix of the JSON file name, e.g. 1thread")
     a = p.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -165,7 +166,7 @@ def main(argv=None) -> dict:
                   f"batch 1 {fig['batch1_ms']:.2f} ms, batch {THROUGHPUT_BATCH} {fig['batch1024_poses_per_s']} poses/s")
     # Re-measure the roofline at the end: the spread says how steady the machine was during the run.
     results["roofline_gflops_after"] = round(roofline_gflops(device), 1)
-    path = Path(a.out) / f"roofline_{device.type}.json"
+    path = Path(a.out) / f"roofline_{device.type}{'_' + a.tag if a.tag else ''}.json"
     atomic_write_json(path, results)
     print(f"saved {path}")
     return results

@@ -224,6 +224,11 @@ def test_fused_inference_folds_batch_norm_and_follows_weight_changes(graph):
     ref2, new2 = both()
     assert (ref2 - ref).abs().max() > 1e-3
     torch.testing.assert_close(new2, ref2, rtol=1e-10, atol=1e-12)
+    norm = model.blocks[1][1].norm if graph == "semgcn" else model.blocks[1].norm
+    norm.weight = torch.nn.Parameter(2.0 * norm.weight.detach())  # a replaced parameter, not an in-place edit
+    ref3, new3 = both()
+    assert (ref3 - ref2).abs().max() > 1e-3
+    torch.testing.assert_close(new3, ref3, rtol=1e-10, atol=1e-12)
 
 
 def test_forward_hooks_on_layers_still_fire_with_the_fused_path():

@@ -29,12 +29,18 @@ def applies(model) -> bool:
     still called.)"""
     if not model.fused:
         return False
+    return not any(m._forward_hooks or m._forward_pre_hooks for m in _layers(model)[1:])
+
+
+def _layers(model) -> tuple:
+    """``model`` and all its submodules, listed once (walking the module tree costs more than a whole layer
+    at batch 1) and listed again when a direct child was replaced."""
     children = tuple(model._modules.values())
     cached = model.__dict__.get("_fused_layers")
-    if cached is None or cached[0] != children:  # the layer list, rebuilt if a child module was replaced
-        cached = (children, tuple(m for m in model.modules() if m is not model))
+    if cached is None or cached[0] != children:
+        cached = (children, tuple(model.modules()))
         model.__dict__["_fused_layers"] = cached
-    return not any(m._forward_hooks or m._forward_pre_hooks for m in cached[1])
+    return cached[1]
 
 
 def channels_first(keypoints_2d: torch.Tensor) -> torch.Tensor:
@@ -110,7 +116,8 @@ def _inference(module) -> bool:
 
 def _cached(module, build):
     """``build(module)``, recomputed only when one of the module's tensors was changed (or replaced)."""
-    key = tuple((t.data_ptr(), t._version) for t in (*module.parameters(), *module.buffers()))
+    key = tuple((t.data_ptr(), t._version) for m in _layers(module)
+                for t in (*m._parameters.values(), *m._buffers.values()) if t is not None)
     cache = module.__dict__.get("_fused_inference")
     if cache is None or cache[0] != key:
         cache = (key, build(module))

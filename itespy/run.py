@@ -47,8 +47,7 @@ def _prepare_dir(out: Path, cfg: Config, resume: bool, overwrite: bool, stage: s
                 "reuse it, --overwrite to replace it, or choose another --out; earlier results are never "
                 "silently replaced.")
         if not _same(saved, cfg, stage):
-            ignored = {"device"} | (set(STUDENT_FIELDS) if stage == "teacher" else set())
-            changed = sorted(k for k in saved if saved.get(k) != cfg.to_dict().get(k) and k not in ignored)
+            changed = sorted(k for k in saved if saved.get(k) != cfg.to_dict().get(k) and k not in _ignored(stage))
             raise RunDirectoryError(f"output directory {out}: --resume with a different configuration "
                                     f"(fields {changed}); use another --out.")
     out.mkdir(parents=True, exist_ok=True)
@@ -181,9 +180,14 @@ def normalisation_record(train_set) -> dict:
 def _same(saved: dict, cfg: Config, stage: str = "both") -> bool:
     """Whether a folder's saved configuration is ``cfg``'s; for a teacher-only folder only the teacher's
     settings count (a teacher serves every student configuration: STUDENT_FIELDS do not matter)."""
-    ignored = {"device"} | (set(STUDENT_FIELDS) if stage == "teacher" else set())
+    ignored = _ignored(stage)
     new = cfg.to_dict()
     return {k: v for k, v in saved.items() if k not in ignored} == {k: v for k, v in new.items() if k not in ignored}
+
+
+def _ignored(stage: str) -> set:
+    """Fields that do not tell two runs of ``stage`` apart in one folder."""
+    return {"device"} | (set(STUDENT_FIELDS) if stage == "teacher" else set())
 
 
 def _meta(splits) -> dict:

@@ -60,7 +60,7 @@ def _rows(h: torch.Tensor) -> torch.Tensor:
 
 def physical_graph_conv(conv, h: torch.Tensor, wh: torch.Tensor | None = None) -> torch.Tensor:
     """Eq. 4 on (D, B, N) features; ``wh`` = w_d H when the caller computed it in a stacked product."""
-    d_in, b, n = h.shape
+    _, b, n = h.shape
     if wh is None:
         wh = (conv.weight @ _rows(h)).view(-1, b, n)
     out = torch.bmm(wh, conv.edge_weights())  # per channel d: (w_d H) ρ(M_d ⊙ A)
@@ -125,12 +125,17 @@ def _cached(module, build):
     return cache[1]
 
 
+def _bn_affine(norm):
+    """Eval-mode batch norm as an affine map s·x + t."""
+    s = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+    return s, norm.bias - s * norm.running_mean
+
+
 def _folded_block(physical, nonphysical, norm) -> dict:
     """Constants of ReLU(BN(H_P + H_NP)) in eval mode: BN(x) = s·x + (β − s·μ), with s folded into the rows of
     w_d and of W_f W_g (both terms are linear in them) and every bias folded into one shift."""
-    s = norm.weight / torch.sqrt(norm.running_var + norm.eps)
-    shift = norm.bias - s * norm.running_mean
-    maps, sizes, out = [], [], {}
+    s, shift = _bn_affine(norm)
+    maps, out = [], {}
     if physical is not None:
         maps.append(s[:, None] * physical.weight)
         out["edges"] = physical.edge_weights()
@@ -139,8 +144,7 @@ def _folded_block(physical, nonphysical, norm) -> dict:
         maps += [s[:, None] * (nonphysical.f.weight @ nonphysical.g.weight),
                  nonphysical.scale * nonphysical.w1.weight, nonphysical.w2.weight]
         shift = shift + s * (nonphysical.f.weight @ nonphysical.g.bias + nonphysical.f.bias)
-    sizes = [m.shape[0] for m in maps]
-    return {**out, "maps": torch.cat(maps), "sizes": sizes, "shift": shift[:, None, None],
+    return {**out, "maps": torch.cat(maps), "sizes": [m.shape[0] for m in maps], "shift": shift[:, None, None],
             "nonphysical": nonphysical is not None}
 
 
@@ -170,7 +174,7 @@ def _agcn_features_inference(student, keypoints_2d):
 
 def sem_graph_conv(conv, h: torch.Tensor) -> torch.Tensor:
     """The reference code's SemGCN layer on (D, B, N) features: a self term and a neighbour term."""
-    d_in, b, n = h.shape
+    _, b, n = h.shape
     d_out = conv.bias.shape[0]
     stacked = torch.cat([conv.w_self.weight, conv.w_neigh.weight]) @ _rows(h)
     adj = conv.edge_weights()  # (N, N), row m: the weights of joint m's inputs
@@ -196,20 +200,21 @@ def grouped_nonlocal(block, h: torch.Tensor) -> torch.Tensor:
     biases = torch.cat([(w_theta @ block.theta.bias)[None], block.phi.bias, block.g.bias])
     stacked = (maps @ _rows(h) + biases[:, None]).view(-1, b, n)
     a, phi, g = torch.split(stacked, [1, inner, inner])
-    a = a[0]  # w_θᵀ θ(x_i): (B, N)
-    first, second = block.pairs
-
-    def pool(t):  # max over each pair of joints: (inner, B, M)
-        return torch.maximum(t.index_select(2, first), t.index_select(2, second))
-
-    phi, g = pool(phi), pool(g)
-    m = phi.shape[-1]
-    b_j = (w_phi @ phi.reshape(inner, b * m)).view(b, m)  # w_φᵀ φ(x_j)
-    f = torch.relu(a[:, :, None] + b_j[:, None, :]) / m  # (B, N, M)
-    y = torch.bmm(g.permute(1, 0, 2), f.transpose(1, 2))  # (B, inner, N)
+    y = _nonlocal_y(a[0], phi, g, w_phi, block.pairs)
     conv, norm = block.out[0], block.out[1]
     wy = conv.weight[:, :, 0] @ y.permute(1, 0, 2).reshape(inner, b * n) + conv.bias[:, None]
     return _norm(norm, wy.view(d, b, n)) + h
+
+
+def _nonlocal_y(a, phi, g, w_phi, pairs) -> torch.Tensor:
+    """y of the non-local block, (B, inner, N), from a = w_θᵀ θ(x_i) (B, N) and φ(x), g(x) (inner, B, N): keys
+    and values max-pooled over each pair of joints (M positions), affinity ReLU(a_i + w_φᵀ φ_j) / M."""
+    first, second = pairs
+    phi, g = (torch.maximum(t.index_select(2, first), t.index_select(2, second)) for t in (phi, g))
+    inner, b, m = phi.shape
+    b_j = (w_phi @ phi.reshape(inner, b * m)).view(b, m)  # w_φᵀ φ(x_j)
+    f = torch.relu(a[:, :, None] + b_j[:, None, :]) / m  # (B, N, M)
+    return torch.bmm(g.permute(1, 0, 2), f.transpose(1, 2))
 
 
 def semgcn_depth(student, keypoints_2d: torch.Tensor) -> torch.Tensor:
@@ -230,11 +235,6 @@ def agcn_trunk_features(trunk, keypoints_2d: torch.Tensor) -> torch.Tensor:
     """Table 7's AGCN teacher trunk: the same blocks, flattened per pose as (B, D·N) in (D, N) order."""
     h = agcn_features(trunk, keypoints_2d)
     return h.permute(1, 0, 2).reshape(h.shape[1], -1)
-
-
-def _bn_affine(norm):
-    s = norm.weight / torch.sqrt(norm.running_var + norm.eps)
-    return s, norm.bias - s * norm.running_mean
 
 
 def _folded_sem_layer(conv, norm, nonlocal_block=None) -> dict:
@@ -274,14 +274,9 @@ def _inference_sem_layer(c: dict, h: torch.Tensor) -> torch.Tensor:
     out = (parts[0].view(d, b, n) * c["diagonal"] + (parts[1].reshape(d * b, n) @ c["neighbours"]).view(d, b, n)
            + c["shift"])
     if len(parts) > 2:
-        inner, (first, second) = c["inner"], c["pairs"]
-        a = parts[2].view(b, n) + c["a_bias"]
-        phi, g = parts[3].view(inner, b, n) + c["phi_bias"], parts[4].view(inner, b, n) + c["g_bias"]
-        phi = torch.maximum(phi.index_select(2, first), phi.index_select(2, second))
-        g = torch.maximum(g.index_select(2, first), g.index_select(2, second))
-        m = phi.shape[-1]
-        f = torch.relu(a[:, :, None] + (c["w_phi"] @ phi.reshape(inner, b * m)).view(b, m)[:, None, :]) / m
-        y = torch.bmm(g.permute(1, 0, 2), f.transpose(1, 2))  # (B, inner, N)
+        inner = c["inner"]
+        y = _nonlocal_y(parts[2].view(b, n) + c["a_bias"], parts[3].view(inner, b, n) + c["phi_bias"],
+                        parts[4].view(inner, b, n) + c["g_bias"], c["w_phi"], c["pairs"])
         out = out + (c["w_out"] @ y.permute(1, 0, 2).reshape(inner, b * n)).view(d, b, n) + c["s"] * h
     return torch.relu(out)
 

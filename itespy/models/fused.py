@@ -13,6 +13,7 @@ spell every equation out. Here features are kept as (D, B, N) ("channels first")
 Two identities of Eq. 5 save work without changing the function (up to float rounding):
 * f(g(H) ρ) = (W_f W_g H) ρ + (W_f b_g + b_f) 1ᵀ, because every column of the softmax ρ sums to 1;
   the two D×D maps become one, composed once per call (D³ operations, not B·N·D²);
+* ρ(Hᵀ W1ᵀ W2 H) needs only W1ᵀ W2 H: the two D×D maps W1, W2 become one (composed once per call);
 * in the reference non-local block, wᵀ[θ(x_i); φ(x_j)] needs only w_θᵀθ(x_i): the map w_θᵀ W_θ is one row.
 
 ``tests/test_models.py`` compares outputs and gradients with the readable modules on fixed weights.
@@ -58,37 +59,61 @@ def _rows(h: torch.Tensor) -> torch.Tensor:
     return h.reshape(h.shape[0], -1)
 
 
-def physical_graph_conv(conv, h: torch.Tensor, wh: torch.Tensor | None = None) -> torch.Tensor:
-    """Eq. 4 on (D, B, N) features; ``wh`` = w_d H when the caller computed it in a stacked product."""
+def physical_graph_conv(conv, h: torch.Tensor) -> torch.Tensor:
+    """Eq. 4 on (D, B, N) features."""
     _, b, n = h.shape
-    if wh is None:
-        wh = (conv.weight @ _rows(h)).view(-1, b, n)
+    wh = (conv.weight @ _rows(h)).view(-1, b, n)
     out = torch.bmm(wh, conv.edge_weights())  # per channel d: (w_d H) ρ(M_d ⊙ A)
     return out + conv.bias[:, :, None] if conv.bias is not None else out
+
+
+class _JointProducts(torch.autograd.Function):
+    """(B, N, N) products h_iᵀ k_j of the joints of each pose, from (D, B, N) features h and k.
+
+    The same products as ``torch.bmm(h.permute(1, 2, 0), k.permute(1, 0, 2))``; the backward computes both
+    gradients as (B, D, N) products, whose (D, B, N) view has runs of N joints. (bmm's own backward gives h
+    a (B, N, D) gradient, a view with runs of one element that made every later addition three times slower.)"""
+
+    @staticmethod
+    def forward(ctx, h, k):
+        ctx.save_for_backward(h, k)
+        return torch.bmm(h.permute(1, 2, 0), k.permute(1, 0, 2))
+
+    @staticmethod
+    def backward(ctx, grad):
+        h, k = ctx.saved_tensors
+        grad_h = torch.bmm(k.permute(1, 0, 2), grad.transpose(1, 2)).permute(1, 0, 2) if ctx.needs_input_grad[0] else None
+        grad_k = torch.bmm(h.permute(1, 0, 2), grad).permute(1, 0, 2) if ctx.needs_input_grad[1] else None
+        return grad_h, grad_k
+
+
+def _joint_products(h: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    if torch.is_grad_enabled() and (h.requires_grad or k.requires_grad):
+        return _JointProducts.apply(h, k)
+    return torch.bmm(h.permute(1, 2, 0), k.permute(1, 0, 2))
 
 
 def adaptive_graph_block(block, h: torch.Tensor) -> torch.Tensor:
     """One block of Fig. 4, ReLU(BN(H_P + H_NP)), on (D, B, N) features."""
     d_in, b, n = h.shape
     physical, nonphysical = block.conv.physical, block.conv.nonphysical
-    maps = []
+    maps, biases = [], []
     if physical is not None:
         maps.append(physical.weight)
+        biases.append(physical.bias[:, 0])
     if nonphysical is not None:
-        maps += [nonphysical.f.weight @ nonphysical.g.weight, nonphysical.w1.weight, nonphysical.w2.weight]
+        maps += [nonphysical.f.weight @ nonphysical.g.weight,
+                 nonphysical.scale * (nonphysical.w1.weight.t() @ nonphysical.w2.weight)]
+        biases.append(nonphysical.f.weight @ nonphysical.g.bias + nonphysical.f.bias)
     stacked = (torch.cat(maps) if len(maps) > 1 else maps[0]) @ _rows(h)  # one product for every map
-    # split (not slicing): its backward is one concatenation, where each slice's would fill a zero tensor
-    parts = iter(torch.split(stacked, [m.shape[0] for m in maps]))
-    out = 0
-    if physical is not None:
-        out = physical_graph_conv(physical, h, next(parts).view(-1, b, n))
+    # split the (maps, B, N) view, not slices of the product: the backward is one concatenation, no copies
+    parts = iter(torch.split(stacked.view(-1, b, n), [m.shape[0] for m in maps]))
+    bias = sum(biases)[:, None, None]  # every bias of both terms, added once
+    out = torch.baddbmm(bias, next(parts), physical.edge_weights()) if physical is not None else bias  # Eq. 4
     if nonphysical is not None:
-        fg, q, k = (next(parts).view(-1, b, n) for _ in range(3))  # W_f W_g H, W1 H, W2 H
-        logits = torch.bmm(q.permute(1, 2, 0), k.permute(1, 0, 2)) * nonphysical.scale  # (B, N, N)
-        affinity = torch.softmax(logits, dim=1)
-        mixed = torch.bmm(fg.permute(1, 0, 2), affinity)  # (B, D', N)
-        bias = nonphysical.f.weight @ nonphysical.g.bias + nonphysical.f.bias
-        out = out + mixed.permute(1, 0, 2) + bias[:, None, None]
+        fg, k = next(parts), next(parts)  # W_f W_g H, W1ᵀ W2 H / sqrt(D)
+        affinity = torch.softmax(_joint_products(h, k), dim=1)  # ρ(Hᵀ W1ᵀ W2 H): (B, N, N)
+        out = out + torch.bmm(fg.permute(1, 0, 2), affinity).permute(1, 0, 2)  # Eq. 5
     return torch.relu(_norm(block.norm, out))
 
 
@@ -142,7 +167,7 @@ def _folded_block(physical, nonphysical, norm) -> dict:
         shift = shift + s * physical.bias[:, 0]
     if nonphysical is not None:
         maps += [s[:, None] * (nonphysical.f.weight @ nonphysical.g.weight),
-                 nonphysical.scale * nonphysical.w1.weight, nonphysical.w2.weight]
+                 nonphysical.scale * (nonphysical.w1.weight.t() @ nonphysical.w2.weight)]
         shift = shift + s * (nonphysical.f.weight @ nonphysical.g.bias + nonphysical.f.bias)
     return {**out, "maps": torch.cat(maps), "sizes": [m.shape[0] for m in maps], "shift": shift[:, None, None],
             "nonphysical": nonphysical is not None}
@@ -155,13 +180,13 @@ def _folded_student(student) -> list:
 
 def _inference_block(c: dict, h: torch.Tensor) -> torch.Tensor:
     _, b, n = h.shape
-    parts = iter(torch.split(c["maps"] @ _rows(h), c["sizes"]))
-    out = torch.bmm(next(parts).view(-1, b, n), c["edges"]) if "edges" in c else 0
+    parts = iter(torch.split((c["maps"] @ _rows(h)).view(-1, b, n), c["sizes"]))
+    out = torch.baddbmm(c["shift"], next(parts), c["edges"]) if "edges" in c else c["shift"]
     if c["nonphysical"]:
-        fg, q, k = (next(parts).view(-1, b, n) for _ in range(3))
-        affinity = torch.softmax(torch.bmm(q.permute(1, 2, 0), k.permute(1, 0, 2)), dim=1)
+        fg, k = next(parts), next(parts)
+        affinity = torch.softmax(_joint_products(h, k), dim=1)
         out = out + torch.bmm(fg.permute(1, 0, 2), affinity).permute(1, 0, 2)
-    return torch.relu(out + c["shift"])
+    return torch.relu(out)
 
 
 def _agcn_features_inference(student, keypoints_2d):

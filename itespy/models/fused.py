@@ -197,25 +197,27 @@ def _agcn_features_inference(student, keypoints_2d):
     return h
 
 
-def sem_graph_conv(conv, h: torch.Tensor) -> torch.Tensor:
-    """The reference code's SemGCN layer on (D, B, N) features: a self term and a neighbour term."""
+def sem_graph_conv(conv, h: torch.Tensor, plus: torch.Tensor | None = None) -> torch.Tensor:
+    """The reference code's SemGCN layer on (D, B, N) features: a self term and a neighbour term (+ ``plus``,
+    a (D', B, N) tensor added in the same kernels)."""
     _, b, n = h.shape
     d_out = conv.bias.shape[0]
     stacked = torch.cat([conv.w_self.weight, conv.w_neigh.weight]) @ _rows(h)
     adj = conv.edge_weights()  # (N, N), row m: the weights of joint m's inputs
     eye = torch.eye(n, dtype=h.dtype, device=h.device)
-    own, neighbours = torch.split(stacked, d_out)
-    self_term = own.view(d_out, b, n) * torch.diagonal(adj)
-    neighbour_term = (neighbours.reshape(d_out * b, n) @ (adj * (1 - eye)).t()).view(d_out, b, n)
-    return self_term + neighbour_term + conv.bias[:, None, None]
+    own, neighbours = torch.split(stacked.view(2 * d_out, b, n), d_out)
+    base = (conv.bias.repeat_interleave(b)[:, None] if plus is None
+            else (plus + conv.bias[:, None, None]).view(d_out * b, n))
+    neighbour_term = torch.addmm(base, neighbours.reshape(d_out * b, n), (adj * (1 - eye)).t())
+    return torch.addcmul(neighbour_term.view(d_out, b, n), own, torch.diagonal(adj))
 
 
 def grouped_nonlocal(block, h: torch.Tensor) -> torch.Tensor:
     """The reference code's grouped non-local block, W(y) + x, on (D, B, N) features.
 
     The readable module reorders the joints into NONLOCAL_GROUPS, max-pools neighbouring pairs and orders
-    them back; here the pairs are max-pooled directly (one maximum of two gathers) and everything else stays
-    in the joint order, which computes the same values without the two reorderings."""
+    them back; here the pairs are max-pooled directly (one maximum of two selections) and everything else
+    stays in the joint order, which computes the same values without the two reorderings."""
     d, b, n = h.shape
     inner = block.inner
     w = block.concat_project.weight.view(2 * inner)
@@ -224,18 +226,55 @@ def grouped_nonlocal(block, h: torch.Tensor) -> torch.Tensor:
                       block.g.weight[:, :, 0]])
     biases = torch.cat([(w_theta @ block.theta.bias)[None], block.phi.bias, block.g.bias])
     stacked = (maps @ _rows(h) + biases[:, None]).view(-1, b, n)
-    a, phi, g = torch.split(stacked, [1, inner, inner])
-    y = _nonlocal_y(a[0], phi, g, w_phi, block.pairs)
+    a, phi_g = torch.split(stacked, [1, 2 * inner])
+    y = _nonlocal_y(a[0], phi_g, w_phi, _pair_selection(block.pairs, n, h))
     conv, norm = block.out[0], block.out[1]
     wy = conv.weight[:, :, 0] @ y.permute(1, 0, 2).reshape(inner, b * n) + conv.bias[:, None]
     return _norm(norm, wy.view(d, b, n)) + h
 
 
-def _nonlocal_y(a, phi, g, w_phi, pairs) -> torch.Tensor:
-    """y of the non-local block, (B, inner, N), from a = w_θᵀ θ(x_i) (B, N) and φ(x), g(x) (inner, B, N): keys
-    and values max-pooled over each pair of joints (M positions), affinity ReLU(a_i + w_φᵀ φ_j) / M."""
-    first, second = pairs
-    phi, g = (torch.maximum(t.index_select(2, first), t.index_select(2, second)) for t in (phi, g))
+class _PairMax(torch.autograd.Function):
+    """Max-pooling of joint pairs: (C, B, N) -> (C, B, M), output m = max(t[..., first_m], t[..., second_m]).
+
+    Each side is picked by one product with a 0/1 selection matrix (gathers along the last dimension and
+    torch.where were several times slower); ties go to the first joint of the pair, as MaxPool1d does."""
+
+    @staticmethod
+    def forward(ctx, t, select):
+        c, b, n = t.shape
+        rows = t.reshape(c * b, n)
+        first, second = rows @ select[0], rows @ select[1]
+        take_first = (first >= second).to(t.dtype)
+        ctx.save_for_backward(take_first, select)
+        return torch.maximum(first, second).view(c, b, -1)
+
+    @staticmethod
+    def backward(ctx, grad):
+        take_first, select = ctx.saved_tensors
+        c, b, m = grad.shape
+        g = grad.reshape(c * b, m)
+        to_first = g * take_first
+        out = to_first @ select[0].t()
+        return out.addmm_(g - to_first, select[1].t()).view(c, b, -1), None
+
+
+def _pair_selection(pairs: torch.Tensor, n: int, like: torch.Tensor) -> torch.Tensor:
+    """(2, N, M) 0/1 matrices: column m of the first (second) picks the first (second) joint of pair m."""
+    return torch.nn.functional.one_hot(pairs, n).to(like.dtype).transpose(1, 2)
+
+
+def _pair_max(t: torch.Tensor, select: torch.Tensor) -> torch.Tensor:
+    if torch.is_grad_enabled() and t.requires_grad:
+        return _PairMax.apply(t, select)
+    rows = t.reshape(-1, t.shape[-1])
+    return torch.maximum(rows @ select[0], rows @ select[1]).view(*t.shape[:2], -1)
+
+
+def _nonlocal_y(a, phi_g, w_phi, select) -> torch.Tensor:
+    """y of the non-local block, (B, inner, N), from a = w_θᵀ θ(x_i) (B, N) and φ(x), g(x) stacked
+    (2·inner, B, N): keys and values max-pooled over each pair of joints (M positions), affinity
+    ReLU(a_i + w_φᵀ φ_j) / M."""
+    phi, g = torch.chunk(_pair_max(phi_g, select), 2)
     inner, b, m = phi.shape
     b_j = (w_phi @ phi.reshape(inner, b * m)).view(b, m)  # w_φᵀ φ(x_j)
     f = torch.relu(a[:, :, None] + b_j[:, None, :]) / m  # (B, N, M)
@@ -250,8 +289,8 @@ def semgcn_depth(student, keypoints_2d: torch.Tensor) -> torch.Tensor:
     for block in student.blocks:
         out = h
         for layer in block:
-            out = torch.relu(_norm(layer.norm, sem_graph_conv(layer.conv, out) + grouped_nonlocal(
-                layer.nonlocal_block, out)))
+            out = torch.relu(_norm(layer.norm, sem_graph_conv(layer.conv, out, grouped_nonlocal(
+                layer.nonlocal_block, out))))
         h = h + out
     return sem_graph_conv(student.output, h)[0]
 
@@ -275,11 +314,12 @@ def _folded_sem_layer(conv, norm, nonlocal_block=None) -> dict:
     if nonlocal_block is not None:
         nl, inner = nonlocal_block, nonlocal_block.inner
         w = nl.concat_project.weight.view(2 * inner)
-        maps += [(w[:inner] @ nl.theta.weight[:, :, 0])[None], nl.phi.weight[:, :, 0], nl.g.weight[:, :, 0]]
+        maps += [(w[:inner] @ nl.theta.weight[:, :, 0])[None], torch.cat([nl.phi.weight, nl.g.weight])[:, :, 0]]
         s2, t2 = _bn_affine(nl.out[1])
-        out.update(inner=inner, pairs=nl.pairs, w_phi=w[inner:], s=s[:, None, None],
-                   a_bias=w[:inner] @ nl.theta.bias, phi_bias=nl.phi.bias[:, None, None],
-                   g_bias=nl.g.bias[:, None, None], w_out=(s * s2)[:, None] * nl.out[0].weight[:, :, 0])
+        out.update(inner=inner, select=_pair_selection(nl.pairs, adj.shape[0], adj), w_phi=w[inner:],
+                   s=s[:, None, None], a_bias=w[:inner] @ nl.theta.bias,
+                   phi_g_bias=torch.cat([nl.phi.bias, nl.g.bias])[:, None, None],
+                   w_out=(s * s2)[:, None] * nl.out[0].weight[:, :, 0])
         shift = shift + s * (s2 * nl.out[0].bias + t2)
     out.update(maps=torch.cat(maps), sizes=[m.shape[0] for m in maps], shift=shift[:, None, None])
     return out
@@ -300,8 +340,8 @@ def _inference_sem_layer(c: dict, h: torch.Tensor) -> torch.Tensor:
            + c["shift"])
     if len(parts) > 2:
         inner = c["inner"]
-        y = _nonlocal_y(parts[2].view(b, n) + c["a_bias"], parts[3].view(inner, b, n) + c["phi_bias"],
-                        parts[4].view(inner, b, n) + c["g_bias"], c["w_phi"], c["pairs"])
+        y = _nonlocal_y(parts[2].view(b, n) + c["a_bias"], parts[3].view(2 * inner, b, n) + c["phi_g_bias"],
+                        c["w_phi"], c["select"])
         out = out + (c["w_out"] @ y.permute(1, 0, 2).reshape(inner, b * n)).view(d, b, n) + c["s"] * h
     return torch.relu(out)
 

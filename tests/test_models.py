@@ -245,3 +245,24 @@ def test_forward_hooks_on_layers_still_fire_with_the_fused_path():
         without = student(x)["depth"]
     assert seen == [(3, 16, 17)]  # (B, D, N) features of the readable module
     torch.testing.assert_close(with_hook, without, rtol=1e-5, atol=1e-6)
+
+
+def test_pair_max_pooling_matches_maxpool1d_including_ties():
+    """The fast path's pair max-pooling (two selection products, own backward) gives MaxPool1d's values and
+    gradients on the reordered joints, also where both joints of a pair are equal (the gradient goes to the first)."""
+    from itespy.models import fused
+    from itespy.models.graph import GroupedNonLocal
+    block = GroupedNonLocal(4).double()
+    t = torch.randn(3, 5, 17, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    first, second = block.pairs
+    t[:, :2, second[:4]] = t[:, :2, first[:4]]  # ties
+    grad = torch.randn(3, 5, len(first), dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    ref_in, new_in = t.clone().requires_grad_(), t.clone().requires_grad_()
+    ref = torch.nn.functional.max_pool1d(ref_in[:, :, block.order], 2)
+    new = fused._pair_max(new_in, fused._pair_selection(block.pairs, 17, t))
+    ref.backward(grad)
+    new.backward(grad)
+    torch.testing.assert_close(new, ref, rtol=0, atol=0)
+    torch.testing.assert_close(new_in.grad, ref_in.grad, rtol=0, atol=1e-15)
+    with torch.no_grad():
+        torch.testing.assert_close(fused._pair_max(t, fused._pair_selection(block.pairs, 17, t)), ref.detach())

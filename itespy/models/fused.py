@@ -301,27 +301,33 @@ def agcn_trunk_features(trunk, keypoints_2d: torch.Tensor) -> torch.Tensor:
     return h.permute(1, 0, 2).reshape(h.shape[1], -1)
 
 
-def _folded_sem_layer(conv, norm, nonlocal_block=None) -> dict:
+def _folded_sem_layer(conv, norm=None, nonlocal_block=None) -> dict:
     """Constants of ReLU(BN(gconv(h) [+ NL(h)])) in eval mode, NL(h) = BN2(W y + b) + h: the batch norm scale s
     folded into the self and neighbour maps and into W, every bias into one shift; the non-local maps stacked
-    after the graph conv's so that one product serves both."""
-    s, shift = _bn_affine(norm)
+    after the graph conv's so that one product serves both, with their biases in that product's bias column.
+    Without ``norm``: the bare graph conv (the output layer)."""
+    if norm is None:
+        s, shift = torch.ones_like(conv.bias), torch.zeros_like(conv.bias)
+    else:
+        s, shift = _bn_affine(norm)
     adj = conv.edge_weights()
     eye = torch.eye(adj.shape[0], dtype=adj.dtype, device=adj.device)
     maps = [s[:, None] * conv.w_self.weight, s[:, None] * conv.w_neigh.weight]
+    biases = [torch.zeros(2 * len(s), dtype=s.dtype, device=s.device)]
     shift = shift + s * conv.bias
-    out = {"diagonal": torch.diagonal(adj).clone(), "neighbours": (adj * (1 - eye)).t().contiguous()}
+    out = {"diagonal": torch.diagonal(adj).clone(), "neighbours": (adj * (1 - eye)).t().contiguous(),
+           "relu": norm is not None}
     if nonlocal_block is not None:
         nl, inner = nonlocal_block, nonlocal_block.inner
         w = nl.concat_project.weight.view(2 * inner)
         maps += [(w[:inner] @ nl.theta.weight[:, :, 0])[None], torch.cat([nl.phi.weight, nl.g.weight])[:, :, 0]]
+        biases += [(w[:inner] @ nl.theta.bias)[None], nl.phi.bias, nl.g.bias]
         s2, t2 = _bn_affine(nl.out[1])
         out.update(inner=inner, select=_pair_selection(nl.pairs, adj.shape[0], adj), w_phi=w[inner:],
-                   s=s[:, None, None], a_bias=w[:inner] @ nl.theta.bias,
-                   phi_g_bias=torch.cat([nl.phi.bias, nl.g.bias])[:, None, None],
-                   w_out=(s * s2)[:, None] * nl.out[0].weight[:, :, 0])
+                   s=s[:, None], w_out=(s * s2)[:, None] * nl.out[0].weight[:, :, 0])
         shift = shift + s * (s2 * nl.out[0].bias + t2)
-    out.update(maps=torch.cat(maps), sizes=[m.shape[0] for m in maps], shift=shift[:, None, None])
+    out.update(maps=torch.cat(maps), bias=torch.cat(biases)[:, None], sizes=[len(s), len(s)] + (
+        [1, 2 * nonlocal_block.inner] if nonlocal_block is not None else []), shift=shift[:, None])
     return out
 
 
@@ -329,26 +335,27 @@ def _folded_semgcn(student) -> list:
     layers = [_folded_sem_layer(student.input, student.input_norm)]
     for block in student.blocks:
         layers += [_folded_sem_layer(layer.conv, layer.norm, layer.nonlocal_block) for layer in block]
-    return layers
+    return layers + [_folded_sem_layer(student.output)]
 
 
 def _inference_sem_layer(c: dict, h: torch.Tensor) -> torch.Tensor:
     _, b, n = h.shape
-    parts = torch.split(c["maps"] @ _rows(h), c["sizes"])
+    parts = torch.split(torch.addmm(c["bias"], c["maps"], _rows(h)).view(-1, b, n), c["sizes"])
     d = c["shift"].shape[0]
-    out = (parts[0].view(d, b, n) * c["diagonal"] + (parts[1].reshape(d * b, n) @ c["neighbours"]).view(d, b, n)
-           + c["shift"])
-    if len(parts) > 2:
-        inner = c["inner"]
-        y = _nonlocal_y(parts[2].view(b, n) + c["a_bias"], parts[3].view(2 * inner, b, n) + c["phi_g_bias"],
-                        c["w_phi"], c["select"])
-        out = out + (c["w_out"] @ y.permute(1, 0, 2).reshape(inner, b * n)).view(d, b, n) + c["s"] * h
-    return torch.relu(out)
+    if len(parts) > 2:  # the shift, W y of the non-local block and its s·h, then the graph conv's terms
+        y = _nonlocal_y(parts[2][0], parts[3], c["w_phi"], c["select"])
+        base = torch.addmm(c["shift"], c["w_out"], y.permute(1, 0, 2).reshape(c["inner"], b * n))
+        base = torch.addcmul(base, c["s"], _rows(h)).view(d * b, n)
+    else:
+        base = c["shift"].repeat_interleave(b, dim=0)
+    out = torch.addcmul(torch.addmm(base, parts[1].reshape(d * b, n), c["neighbours"]).view(d, b, n),
+                        parts[0], c["diagonal"])
+    return torch.relu_(out) if c["relu"] else out
 
 
 def _semgcn_depth_inference(student, keypoints_2d):
     layers = _cached(student, _folded_semgcn)
     h = _inference_sem_layer(layers[0], channels_first(keypoints_2d))
-    for i in range(1, len(layers), 2):
+    for i in range(1, len(layers) - 1, 2):
         h = h + _inference_sem_layer(layers[i + 1], _inference_sem_layer(layers[i], h))
-    return sem_graph_conv(student.output, h)[0]
+    return _inference_sem_layer(layers[-1], h)[0]

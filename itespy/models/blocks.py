@@ -35,11 +35,11 @@ class ResidualFC(nn.Module):
         for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
             layers += [nn.Linear(a, b), nn.BatchNorm1d(b)]
             if i < len(widths) - 2:
-                layers.append(nn.ReLU())
+                layers.append(nn.ReLU(inplace=True))
         self.body = nn.Sequential(*layers)
 
     def forward(self, x):
-        return torch.relu(x + self.body(x))
+        return (x + self.body(x)).relu_()
 
 
 class ResFCTrunk(nn.Module):
@@ -48,7 +48,7 @@ class ResFCTrunk(nn.Module):
     def __init__(self, hidden: int = 1024, bottleneck: int = 256, num_blocks: int = 6,
                  in_features: int = NUM_JOINTS * 2, extra_bottleneck: bool = False):
         super().__init__()
-        self.stem = nn.Sequential(nn.Linear(in_features, hidden), nn.BatchNorm1d(hidden), nn.ReLU())
+        self.stem = nn.Sequential(nn.Linear(in_features, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True))
         self.blocks = nn.Sequential(*(ResidualFC(hidden, bottleneck, extra_bottleneck) for _ in range(num_blocks)))
         self.out_features = hidden
 

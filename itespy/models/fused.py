@@ -109,12 +109,13 @@ def adaptive_graph_block(block, h: torch.Tensor) -> torch.Tensor:
     # split the (maps, B, N) view, not slices of the product: the backward is one concatenation, no copies
     parts = iter(torch.split(stacked.view(-1, b, n), [m.shape[0] for m in maps]))
     bias = sum(biases)[:, None, None]  # every bias of both terms, added once
-    out = torch.baddbmm(bias, next(parts), physical.edge_weights()) if physical is not None else bias  # Eq. 4
+    out = torch.bmm(next(parts), physical.edge_weights()) if physical is not None else None  # Eq. 4
     if nonphysical is not None:
         fg, k = next(parts), next(parts)  # W_f W_g H, W1ᵀ W2 H / sqrt(D)
         affinity = torch.softmax(_joint_products(h, k), dim=1)  # ρ(Hᵀ W1ᵀ W2 H): (B, N, N)
-        out = out + torch.bmm(fg.permute(1, 0, 2), affinity).permute(1, 0, 2)  # Eq. 5
-    return torch.relu(_norm(block.norm, out))
+        mixed = torch.bmm(fg.permute(1, 0, 2), affinity).permute(1, 0, 2)  # Eq. 5
+        out = mixed + bias if out is None else out.add_(mixed)
+    return torch.relu(_norm(block.norm, out if physical is None else out.add_(bias)))
 
 
 def agcn_features(student, keypoints_2d: torch.Tensor) -> torch.Tensor:
@@ -181,12 +182,13 @@ def _folded_student(student) -> list:
 def _inference_block(c: dict, h: torch.Tensor) -> torch.Tensor:
     _, b, n = h.shape
     parts = iter(torch.split((c["maps"] @ _rows(h)).view(-1, b, n), c["sizes"]))
-    out = torch.baddbmm(c["shift"], next(parts), c["edges"]) if "edges" in c else c["shift"]
+    out = torch.bmm(next(parts), c["edges"]).add_(c["shift"]) if "edges" in c else c["shift"]
     if c["nonphysical"]:
         fg, k = next(parts), next(parts)
         affinity = torch.softmax(_joint_products(h, k), dim=1)
-        out = out + torch.bmm(fg.permute(1, 0, 2), affinity).permute(1, 0, 2)
-    return torch.relu(out)
+        mixed = torch.bmm(fg.permute(1, 0, 2), affinity).permute(1, 0, 2)
+        out = out.add_(mixed) if "edges" in c else out + mixed
+    return torch.relu_(out)
 
 
 def _agcn_features_inference(student, keypoints_2d):
@@ -227,7 +229,7 @@ def grouped_nonlocal(block, h: torch.Tensor) -> torch.Tensor:
     biases = torch.cat([(w_theta @ block.theta.bias)[None], block.phi.bias, block.g.bias])
     stacked = (maps @ _rows(h) + biases[:, None]).view(-1, b, n)
     a, phi_g = torch.split(stacked, [1, 2 * inner])
-    y = _nonlocal_y(a[0], phi_g, w_phi, _pair_selection(block.pairs, n, h))
+    y = _nonlocal_y(a, phi_g, w_phi, _pair_selection(block.pairs, n, h))
     conv, norm = block.out[0], block.out[1]
     wy = conv.weight[:, :, 0] @ y.permute(1, 0, 2).reshape(inner, b * n) + conv.bias[:, None]
     return _norm(norm, wy.view(d, b, n)) + h
@@ -270,15 +272,15 @@ def _pair_max(t: torch.Tensor, select: torch.Tensor) -> torch.Tensor:
     return torch.maximum(rows @ select[0], rows @ select[1]).view(*t.shape[:2], -1)
 
 
-def _nonlocal_y(a, phi_g, w_phi, select) -> torch.Tensor:
-    """y of the non-local block, (B, inner, N), from a = w_θᵀ θ(x_i) (B, N) and φ(x), g(x) stacked
+def _nonlocal_y(a, phi_g, w_phi, select, divide: bool = True) -> torch.Tensor:
+    """y of the non-local block, (B, inner, N), from a = w_θᵀ θ(x_i) (1, B, N) and φ(x), g(x) stacked
     (2·inner, B, N): keys and values max-pooled over each pair of joints (M positions), affinity
-    ReLU(a_i + w_φᵀ φ_j) / M."""
+    ReLU(a_i + w_φᵀ φ_j) / M (``divide=False``: the caller folded 1/M into a and w_φ)."""
     phi, g = torch.chunk(_pair_max(phi_g, select), 2)
     inner, b, m = phi.shape
-    b_j = (w_phi @ phi.reshape(inner, b * m)).view(b, m)  # w_φᵀ φ(x_j)
-    f = torch.relu(a[:, :, None] + b_j[:, None, :]) / m  # (B, N, M)
-    return torch.bmm(g.permute(1, 0, 2), f.transpose(1, 2))
+    b_j = (w_phi @ phi.reshape(inner, b * m)).view(b, 1, m)  # w_φᵀ φ(x_j)
+    f = torch.relu(a.view(b, -1, 1) + b_j)  # (B, N, M)
+    return torch.bmm(g.permute(1, 0, 2), (f / m if divide else f).transpose(1, 2))
 
 
 def semgcn_depth(student, keypoints_2d: torch.Tensor) -> torch.Tensor:
@@ -320,10 +322,11 @@ def _folded_sem_layer(conv, norm=None, nonlocal_block=None) -> dict:
     if nonlocal_block is not None:
         nl, inner = nonlocal_block, nonlocal_block.inner
         w = nl.concat_project.weight.view(2 * inner)
-        maps += [(w[:inner] @ nl.theta.weight[:, :, 0])[None], torch.cat([nl.phi.weight, nl.g.weight])[:, :, 0]]
-        biases += [(w[:inner] @ nl.theta.bias)[None], nl.phi.bias, nl.g.bias]
+        m = nl.pairs.shape[1]  # the affinity's 1/M, folded into w_θ and w_φ (ReLU(x) / M = ReLU(x / M))
+        maps += [(w[:inner] @ nl.theta.weight[:, :, 0])[None] / m, torch.cat([nl.phi.weight, nl.g.weight])[:, :, 0]]
+        biases += [(w[:inner] @ nl.theta.bias)[None] / m, nl.phi.bias, nl.g.bias]
         s2, t2 = _bn_affine(nl.out[1])
-        out.update(inner=inner, select=_pair_selection(nl.pairs, adj.shape[0], adj), w_phi=w[inner:],
+        out.update(inner=inner, select=_pair_selection(nl.pairs, adj.shape[0], adj), w_phi=w[inner:] / m,
                    s=s[:, None], w_out=(s * s2)[:, None] * nl.out[0].weight[:, :, 0])
         shift = shift + s * (s2 * nl.out[0].bias + t2)
     out.update(maps=torch.cat(maps), bias=torch.cat(biases)[:, None], sizes=[len(s), len(s)] + (
@@ -343,7 +346,7 @@ def _inference_sem_layer(c: dict, h: torch.Tensor) -> torch.Tensor:
     parts = torch.split(torch.addmm(c["bias"], c["maps"], _rows(h)).view(-1, b, n), c["sizes"])
     d = c["shift"].shape[0]
     if len(parts) > 2:  # the shift, W y of the non-local block and its s·h, then the graph conv's terms
-        y = _nonlocal_y(parts[2][0], parts[3], c["w_phi"], c["select"])
+        y = _nonlocal_y(parts[2], parts[3], c["w_phi"], c["select"], divide=False)
         base = torch.addmm(c["shift"], c["w_out"], y.permute(1, 0, 2).reshape(c["inner"], b * n))
         base = torch.addcmul(base, c["s"], _rows(h)).view(d * b, n)
     else:

@@ -168,8 +168,7 @@ def time_by_category(step, device, repeats: int = 3) -> dict:
                 totals[_category(func.name())] += time.perf_counter() - start
                 return out
 
-        step()  # warm
-        totals = dict.fromkeys(totals, 0.0)
+        step()  # warm, untimed
         with Timer():
             for _ in range(repeats):
                 step()

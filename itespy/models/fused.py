@@ -243,12 +243,9 @@ class _PairMax(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, t, select):
-        c, b, n = t.shape
-        rows = t.reshape(c * b, n)
-        first, second = rows @ select[0], rows @ select[1]
-        take_first = (first >= second).to(t.dtype)
-        ctx.save_for_backward(take_first, select)
-        return torch.maximum(first, second).view(c, b, -1)
+        first, second = _pair_sides(t, select)
+        ctx.save_for_backward((first >= second).to(t.dtype), select)
+        return torch.maximum(first, second).view(*t.shape[:2], -1)
 
     @staticmethod
     def backward(ctx, grad):
@@ -265,11 +262,16 @@ def _pair_selection(pairs: torch.Tensor, n: int, like: torch.Tensor) -> torch.Te
     return torch.nn.functional.one_hot(pairs, n).to(like.dtype).transpose(1, 2)
 
 
+def _pair_sides(t: torch.Tensor, select: torch.Tensor) -> tuple:
+    """The first and the second joint of every pair, (C·B, M) each, from (C, B, N) features."""
+    rows = t.reshape(-1, t.shape[-1])
+    return rows @ select[0], rows @ select[1]
+
+
 def _pair_max(t: torch.Tensor, select: torch.Tensor) -> torch.Tensor:
     if torch.is_grad_enabled() and t.requires_grad:
         return _PairMax.apply(t, select)
-    rows = t.reshape(-1, t.shape[-1])
-    return torch.maximum(rows @ select[0], rows @ select[1]).view(*t.shape[:2], -1)
+    return torch.maximum(*_pair_sides(t, select)).view(*t.shape[:2], -1)
 
 
 def _nonlocal_y(a, phi_g, w_phi, select, divide: bool = True) -> torch.Tensor:
@@ -329,8 +331,8 @@ def _folded_sem_layer(conv, norm=None, nonlocal_block=None) -> dict:
         out.update(inner=inner, select=_pair_selection(nl.pairs, adj.shape[0], adj), w_phi=w[inner:] / m,
                    s=s[:, None], w_out=(s * s2)[:, None] * nl.out[0].weight[:, :, 0])
         shift = shift + s * (s2 * nl.out[0].bias + t2)
-    out.update(maps=torch.cat(maps), bias=torch.cat(biases)[:, None], sizes=[len(s), len(s)] + (
-        [1, 2 * nonlocal_block.inner] if nonlocal_block is not None else []), shift=shift[:, None])
+    out.update(maps=torch.cat(maps), bias=torch.cat(biases)[:, None], sizes=[m.shape[0] for m in maps],
+               shift=shift[:, None])
     return out
 
 

@@ -119,3 +119,26 @@ def test_bad_arguments_fail_before_anything_runs(tmp_path, bad):
     from itespy.book import execute_chapters
     with pytest.raises(ValueError):
         execute_chapters(**{"work": tmp_path, **bad})
+
+
+def _chapter_equations():
+    for path in sorted(NOTEBOOKS_DIR.glob("0*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "markdown":
+                for m in re.finditer(r"\$\$(.+?)\$\$|\$(.+?)\$", cell.source, re.S):
+                    yield path.stem, m.group(1) or m.group(2)
+
+
+def test_every_chapter_equation_converts_to_mathml_without_raw_tex():
+    from itespy.book.render import mathml, unconverted_tex
+    equations = list(_chapter_equations())
+    assert len(equations) > 100
+    left = [(stem, tex) for stem, tex in equations
+            if unconverted_tex(html := mathml(tex, "block")) or "book-tex" in html]
+    assert not left, f"{len(left)} equation(s) would show raw TeX, e.g. {left[:3]}"
+
+
+def test_sized_norm_bars_convert():  # Eq. 2, 3, 6, 7 write \big\lVert ... \big\rVert_F^2
+    from itespy.book.render import mathml, unconverted_tex
+    html = mathml(r"\frac1N \big\lVert P(\hat R\,\hat Y^t) - X \big\rVert_F^2 + \Big\| a \Big\|", "block")
+    assert not unconverted_tex(html) and html.count("\u2016") == 4

@@ -4,9 +4,12 @@ link leads to chapter 03, whose matplotlib figures and plotly graphs are drawn, 
 
 About 3.5 minutes on a 2-core machine (measured 191-211 s), nearly all of it executing the notebooks;
 chapter 04's smoke student alone takes about 90 s (docs/book.md)."""
+import re
 import time
 
 import pytest
+
+from itespy.book.render import unconverted_tex
 
 from browser_helpers import CHROMIUM_ARGS, REPO, chromium_executable
 
@@ -56,6 +59,7 @@ def test_the_book_opens_offline_and_chapter_03_shows_its_figures(book):
                 traces: (g.data || []).length, is3d: !!(g._fullLayout && g._fullLayout.scene),
                 points: (g.data || []).reduce((n, t) => n + (t.x ? t.x.length : 0), 0)})),
               equations: document.querySelectorAll('math').length,
+              mathText: Array.from(document.querySelectorAll('math, .book-tex')).map(m => m.textContent),
               provenance: document.querySelector('.book-provenance').textContent,
               widgetNotes: document.querySelectorAll('.book-widget-note a[href$=".ipynb"]').length})""")
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -67,5 +71,12 @@ def test_the_book_opens_offline_and_chapter_03_shows_its_figures(book):
     assert len(state["images"]) >= 4 and all(w > 100 and h > 100 for w, h in state["images"]), state["images"]
     assert any(p["is3d"] and p["traces"] > 0 and p["points"] > 0 for p in state["plots"]), state["plots"]
     assert state["equations"] > 10  # MathML, typeset at build time
+    raw = [t for t in state["mathText"] if unconverted_tex(t)]
+    assert not raw, f"chapter 03 shows raw TeX in {len(raw)} equation(s): {raw[:3]}"
+    for chapter in manifest["chapters"]:  # every page: no equation left as TeX (MathML text or a fallback)
+        html = (site / f"{chapter['stem']}.html").read_text()
+        left = [m for m in re.findall(r"<math.*?</math>|<code class=\"book-tex\">.*?</code>", html, re.S)
+                if unconverted_tex(m) or "book-tex" in m]
+        assert not left, f"{chapter['stem']}.html shows raw TeX: {left[:2]}"
     assert state["widgetNotes"] >= 1  # the comparison widget: a note linking to the notebook, and its figures
     assert "profile smoke" in " ".join(state["provenance"].split()) and "synthetic" in state["provenance"]

@@ -33,11 +33,29 @@ PLOTLY_JS = "static/plotly.min.js"
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
 
 
+# latex2mathml keeps a delimiter written as a command after a size command as raw text (``\big\lVert`` and
+# ``\big\|`` give the characters "\lVert", "\|"); the same delimiters as Unicode characters convert.
+_SIZED_DELIMITER = re.compile(r"(\\(?:big|Big|bigg|Bigg)[lrm]?)\s*\\"
+                              r"((?:lVert|rVert|Vert|lvert|rvert|vert|langle|rangle)(?![A-Za-z])|[|{}])")
+_DELIMITER_CHARACTER = {"lVert": "‖", "rVert": "‖", "Vert": "‖", "|": "‖", "lvert": "|",
+                        "rvert": "|", "vert": "|", "langle": "⟨", "rangle": "⟩", "{": "{", "}": "}"}
+_TEX_COMMAND = re.compile(r"\\(?:[A-Za-z]+|[|{}])")
+
+
+def _sized_delimiters_as_characters(tex: str) -> str:
+    return _SIZED_DELIMITER.sub(lambda m: m.group(1) + _DELIMITER_CHARACTER[m.group(2)], tex)
+
+
+def unconverted_tex(markup: str) -> list:
+    """TeX commands left as text in converted MathML/HTML (tags removed): what a reader would see raw."""
+    return _TEX_COMMAND.findall(re.sub(r"<[^>]+>", " ", markup))
+
+
 def mathml(tex: str, display: str) -> str:
     """LaTeX to MathML (``display``: "block" or "inline"); on a conversion error, the TeX source as code."""
     from latex2mathml.converter import convert
     try:
-        return convert(tex.strip(), display=display)
+        return convert(_sized_delimiters_as_characters(tex.strip()), display=display)
     except Exception:  # noqa: BLE001 -- an unknown macro must not stop the book; show the source instead
         return f'<code class="book-tex">{html.escape(tex)}</code>'
 

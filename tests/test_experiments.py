@@ -185,3 +185,18 @@ def test_table_notebook_defaults(stem):
     checks = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith("# NBVAL_CHECK_OUTPUT")]
     assert checks and all("run_tables" not in c.source for c in checks)
     assert any("paper_table_text" in c.source for c in checks)
+
+
+def test_results_table_gives_fractions_of_each_data_sets_own_flat_pose():
+    values = {("T1", "ites_t_gt", "MPJPE"): {"mean": 66.15, "std": 0.0, "n": 1},
+              ("T1", "ites_t_gt", "P-MPJPE"): {"mean": 40.0, "std": 0.0, "n": 1}}
+    header, rows = ex.results_table_rows("T1", values, flat={"MPJPE": 88.2, "P-MPJPE": 66.5})
+    row = dict(zip(header, rows[0]))
+    assert header.count("kit / flat") == 2 and header.count("paper / flat") == 2
+    mpjpe_at = header.index("MPJPE kit (mm)")
+    assert rows[0][mpjpe_at + 3] == "0.75"  # 66.15 / 88.2, the kit on its own test split
+    assert rows[0][mpjpe_at + 4] == f"{85.6 / ex.PAPER_FLAT_H36M['MPJPE']:.2f}" == "0.52"  # the paper on Human3.6M
+    assert row["seeds"] == "1"
+    text = ex.results_table_text("T1", values, flat={"MPJPE": 88.2, "P-MPJPE": 66.5})
+    assert "163.3 / 106.7 mm" in text and "88.2 / 66.5 mm here" in text
+    assert "kit / flat" not in ex.results_table_text("T1", values)  # without a flat pose: the mm table alone

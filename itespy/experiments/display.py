@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..config import Config
 from .claims import claims_for
-from .tables import METRICS, Table, config_summary, get_table
+from .tables import METRICS, PAPER_FLAT_H36M, Table, config_summary, get_table
 
 # ----------------------------------------------------------------------------------------------------
 # Text formatting (pandas is not a dependency)
@@ -81,13 +81,20 @@ def cell_text(cell, digits=1) -> str:
     return text
 
 
-def results_table_rows(table_id: str, values: dict):
-    """Header and rows of a kit | paper | Δ table from aggregated values."""
+def results_table_rows(table_id: str, values: dict, flat: dict | None = None):
+    """Header and rows of a kit | paper | Δ table from aggregated values.
+
+    ``flat`` ({"MPJPE": mm, "P-MPJPE": mm}, the flat pose on the kit's test split) adds, for those metrics,
+    the kit's and the paper's errors as fractions of their own data set's flat pose (the paper's:
+    :data:`PAPER_FLAT_H36M`) -- the comparison that carries across data sets, which Δ in mm does not."""
     t = get_table(table_id)
+    fractions = [m for m in t.metrics if flat and flat.get(m) and m in PAPER_FLAT_H36M]
     header = ["row"]
     for m in t.metrics:
         unit = METRICS[m].unit
         header += [f"{m} kit ({unit})", "paper", "Δ"]
+        if m in fractions:
+            header += ["kit / flat", "paper / flat"]
     header.append("seeds")
     rows = []
     for r in t.rows:
@@ -99,22 +106,34 @@ def results_table_rows(table_id: str, values: dict):
             kit = None if cell is None else cell.get("mean")
             line += [cell_text(cell, digits), _num(paper, digits),
                      "-" if kit is None or paper is None else f"{kit - paper:+.{digits}f}"]
+            if m in fractions:
+                line += ["-" if kit is None else f"{kit / flat[m]:.2f}",
+                         "-" if paper is None else f"{paper / PAPER_FLAT_H36M[m]:.2f}"]
             n = max(n, 0 if cell is None else cell.get("n", 0))
         line.append(str(n) if n else "-")
         rows.append(line)
     return header, rows
 
 
-def results_table_text(table_id: str, values: dict, markdown: bool = False) -> str:
+def results_table_text(table_id: str, values: dict, markdown: bool = False, flat: dict | None = None) -> str:
     t = get_table(table_id)
-    header, rows = results_table_rows(table_id, values)
+    header, rows = results_table_rows(table_id, values, flat)
     body = format_grid(header, rows, markdown=markdown)
     notes = [f"{r.label}: {values[(t.id, r.id, t.metrics[0])]['note']}" for r in t.rows
              if (t.id, r.id, t.metrics[0]) in values and values[(t.id, r.id, t.metrics[0])].get("note")]
     if markdown:
         bullets = ["", *[f"* {n}" for n in notes]] if notes else []
-        return "\n".join([protocol_line(t) + ". Δ = kit − paper.", "", body] + bullets)
-    return "\n".join([f"{t.id} · {t.title}", protocol_line(t) + ". Δ = kit − paper.", body] + notes)
+        return "\n".join([protocol_line(t) + ". " + _delta_line(t, flat), "", body] + bullets)
+    return "\n".join([f"{t.id} · {t.title}", protocol_line(t) + ". " + _delta_line(t, flat), body] + notes)
+
+
+def _delta_line(t, flat) -> str:
+    if not (flat and any(m in PAPER_FLAT_H36M and flat.get(m) for m in t.metrics)):
+        return "Δ = kit − paper."
+    shown = " / ".join(f"{flat[m]:.1f}" for m in t.metrics if m in PAPER_FLAT_H36M and flat.get(m))
+    paper = " / ".join(f"{PAPER_FLAT_H36M[m]:.1f}" for m in t.metrics if m in PAPER_FLAT_H36M and flat.get(m))
+    return (f"Δ = kit − paper, in mm on *different* test data; what compares is the fraction of the flat pose "
+            f"on each one's own test split (kit: {shown} mm here; paper: Human3.6M S9/S11, {paper} mm)")
 
 
 VERDICT_MARKS = {True: "✔", False: "✘", None: "–"}

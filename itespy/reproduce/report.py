@@ -107,7 +107,7 @@ def report_markdown(tables, values: dict, claims: list, statuses: list, run: dic
             why = next((_failure_text(s) for s in failed if tid in (s.get("tables") or [])), "no results")
             lines += [f"Not run: {why}.", ""]
             continue
-        lines += [ex.results_table_text(tid, values, markdown=True), ""]
+        lines += [ex.results_table_text(tid, values, markdown=True, flat=run.get("flat_baseline")), ""]
         if t.note:
             lines += [f"*Note:* {t.note}", ""]
         if tid in figures:

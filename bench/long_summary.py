@@ -1,4 +1,8 @@
-"""Print the checks of bench/teacher_long.py runs as one line each (JSON or log files)."""
+"""Print the checks of bench/teacher_long.py runs as one line each (JSON or log files); ``--plot PNG`` also
+draws the JSON runs with itespy.viz.plot_long_run (validation clips).
+
+    python bench/long_summary.py bench/results/long/bandai_baseline.json --plot bench/results/long/bandai_baseline.png
+"""
 from __future__ import annotations
 
 import json
@@ -24,7 +28,19 @@ def line(r) -> str:
 
 
 if __name__ == "__main__":
-    for path in sys.argv[1:]:
+    args = sys.argv[1:]
+    plot = None
+    if "--plot" in args:
+        i = args.index("--plot")
+        plot, args = args[i + 1], args[:i] + args[i + 2:]
+    for path in args:
         print(path)
         for r in records(path):
             print(line(r))
+    if plot:
+        from pathlib import Path
+
+        from itespy.viz import plot_long_run
+        runs = {Path(p).stem: json.load(open(p)) for p in args if p.endswith(".json")}
+        plot_long_run(runs, path=plot, title="teacher on the validation clips (bench/teacher_long.py)")
+        print(f"wrote {plot}")

@@ -105,6 +105,7 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--set", nargs="*", default=[], help="config overrides KEY=VALUE (JSON values)")
     p.add_argument("--student-set", nargs="*", default=[], help="overrides for the student stage only")
+    p.add_argument("--data-option", nargs="*", default=[], help="loader options KEY=VALUE, e.g. views=4")
     p.add_argument("--load-teacher", help="skip stage 1: a state_dict saved by --save-teacher")
     p.add_argument("--save-teacher", help="save the kept teacher's state_dict here")
     p.add_argument("--projection", default="perspective", choices=("perspective", "orthographic"),
@@ -118,7 +119,8 @@ def main(argv=None):
         itespy.losses.perspective_project = orthographic_project
     cfg = make_config(a.profile, a.variant, data=a.data, seed=a.seed, **_overrides(a.set))
     cfg = cfg.replace(max_train=a.max_train or None)
-    splits = load_splits(cfg.data, seed=cfg.seed, max_train=cfg.max_train, max_test=cfg.max_test)
+    splits = load_splits(cfg.data, seed=cfg.seed, max_train=cfg.max_train, max_test=cfg.max_test,
+                         **_overrides(a.data_option))
     train, test = splits["train"], splits["test"]
     train, val = validation_split(train)
     sets = {"val": val, "test": test}

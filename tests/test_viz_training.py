@@ -107,3 +107,22 @@ def test_direction_concentration():
     ring = np.stack([np.cos(np.linspace(0, 2 * np.pi, 8, endpoint=False)),
                      np.zeros(8), np.sin(np.linspace(0, 2 * np.pi, 8, endpoint=False))], -1)
     assert viz.direction_concentration(ring) < 1e-9
+
+
+def _long_run(shift=0.0):
+    check = lambda step, m: {"mpjpe": m + shift, "mpjpe_nomirror": m + 40, "mirror": 0.5, "depth_ratio": 0.4 + m / 1000}
+    return {"flat": {"val": {"mpjpe": 97.0}}, "gt_depth_ratio": {"val": 0.41},
+            "records": [{"stage": "teacher", "step": s, "val": check(s, m)} for s, m in ((500, 80.0), (1000, 90.0))]}
+
+
+def test_long_run_draws_both_protocols_mirror_share_and_references(tmp_path):
+    fig = viz.plot_long_run({"a": _long_run(), "b": _long_run(5.0)}, path=tmp_path / "long.png")
+    err, depth = fig.axes[:2]
+    assert len(err.lines) == 5 and len(depth.lines) == 5  # 2 runs x (with, without) + the flat pose / GT ratio
+    assert list(err.lines[0].get_ydata()) == [80.0, 90.0] and list(err.lines[1].get_ydata()) == [120.0, 130.0]
+    assert err.lines[-1].get_ydata()[0] == 97.0 and depth.lines[-1].get_ydata()[0] == 0.41
+    assert (tmp_path / "long.png").stat().st_size > 1000
+    with pytest.raises(ValueError, match="no runs"):
+        viz.plot_long_run({})
+    with pytest.raises(ValueError, match="no teacher checks"):
+        viz.plot_long_run({"empty": {**_long_run(), "records": []}})

@@ -268,3 +268,37 @@ def joint_matrix_grid(matrices, titles=None, ncols: int | None = None, path=None
         if i % ncols != 0:  # column labels on every panel, row labels only on the first column
             ax.set_xticklabels(JOINT_SHORT_NAMES, rotation=90, fontsize=6)
     return _finish(fig, suptitle, path)
+
+
+def plot_long_run(runs: dict, split: str = "val", path=None, title: str | None = None):
+    """Long teacher runs of ``bench/teacher_long.py`` ({label: its JSON as a dict}) against SGD steps.
+
+    Left: MPJPE (scale calibration) with the depth mirror (solid, the paper's protocol) and without it
+    (dashed), with the flat pose of the same split (grey). Right: the share of poses whose depth mirror scores
+    better, and the depth ratio (std of root-relative depth / std of x, y) beside the ground truth's (dotted).
+    Returns the figure."""
+    if not runs:
+        raise ValueError("plot_long_run: no runs given; expected {label: bench/teacher_long.py JSON}")
+    fig = _figure(figsize=(11.0, 3.8))
+    ax_err, ax_depth = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    for i, (label, run) in enumerate(runs.items()):
+        records = [r for r in run.get("records", []) if r.get("stage") == "teacher" and split in r]
+        if not records:
+            raise ValueError(f"plot_long_run: run {label!r} has no teacher checks on the {split!r} split")
+        steps = [r["step"] for r in records]
+        color = f"C{i}"
+        ax_err.plot(steps, [r[split]["mpjpe"] for r in records], "-", color=color, label=f"{label}: with mirror")
+        ax_err.plot(steps, [r[split]["mpjpe_nomirror"] for r in records], "--", color=color, label="without")
+        ax_depth.plot(steps, [r[split]["mirror"] for r in records], "-", color=color, label=f"{label}: mirror share")
+        ax_depth.plot(steps, [r[split]["depth_ratio"] for r in records], "--", color=color, label="depth ratio")
+    first = next(iter(runs.values()))
+    ax_err.axhline(first["flat"][split]["mpjpe"], color="0.5", linewidth=1, label="flat pose")
+    ax_depth.axhline(first["gt_depth_ratio"][split], color="0.3", linestyle=":", linewidth=1,
+                     label="ground truth's depth ratio")
+    ax_err.set_xlabel("SGD step")
+    ax_err.set_ylabel(f"{split} MPJPE, scale-calibrated (mm)")
+    ax_depth.set_xlabel("SGD step")
+    ax_depth.set_ylabel("share / ratio")
+    for ax in (ax_err, ax_depth):
+        ax.legend(fontsize=7)
+    return _finish(fig, title, path)

@@ -110,9 +110,30 @@ def main(argv=None):
     p.add_argument("--save-teacher", help="save the kept teacher's state_dict here")
     p.add_argument("--projection", default="perspective", choices=("perspective", "orthographic"),
                    help="diagnostic: the projection inside the training losses (the paper: perspective)")
+    p.add_argument("--cycle-bn", default="batch", choices=("batch", "running"),
+                   help="diagnostic: batch norm inside L_RIC's second pass: 'batch' (its own batch statistics, "
+                        "train mode, as now) or 'running' (the running statistics of the real batches, as at eval)")
     p.add_argument("--out", required=True)
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
+    if a.cycle_bn == "running":  # diagnostic: the cycle's pass normalises as the evaluated teacher does
+        import itespy.losses
+        plain_ric = itespy.losses.rotation_invariance_loss
+
+        def ric_with_running_bn(teacher, *args, **kwargs):
+            def eval_bn_teacher(x):
+                norms = [m for m in teacher.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+                for m in norms:
+                    m.eval()
+                try:
+                    return teacher(x)
+                finally:
+                    for m in norms:
+                        m.train()
+            eval_bn_teacher.modules = teacher.modules
+            return plain_ric(eval_bn_teacher, *args, **kwargs)
+        import itespy.train
+        itespy.train.rotation_invariance_loss = ric_with_running_bn
     if a.projection == "orthographic":  # diagnostic only: depth can no longer change a projection
         import itespy.losses
         from itespy.geometry import orthographic_project

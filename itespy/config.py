@@ -89,7 +89,7 @@ class Config:
     root_align_epochs: int = 0
     loss_norm: str = "squared"  # "squared" (paper Eq. 2/3/7: squared Frobenius / N) or "euclidean"
     kd_norm: str = "squared"  # "squared" (Eq. 6) or "l1"
-    ric_rotation: str = "haar"  # "haar" (uniform SO(3)) or "axis_angle" (angle ~ U[0, π])
+    ric_rotation: str = "haar"  # "haar" (uniform SO(3)), "axis_angle" (angle ~ U[0, π]) or "upright" (R_y R̂)
     rec_rotation: str = "haar"  # "haar" or "vertical" (about y, angle ~ U[0, 2π])
     # what is scored and kept
     teacher_output: str = "lifted"  # teacher 3D: input 2D lifted with its depth (authors' code) | "dictionary"
@@ -109,7 +109,7 @@ class Config:
                    "student": STUDENTS, "graph": GRAPHS, "profile": PROFILES,
                    "optimizer": ("sgd", "adam"), "student_optimizer": ("same", "sgd", "adam"),
                    "loss_norm": ("squared", "euclidean"), "kd_norm": ("squared", "l1"),
-                   "ric_rotation": ("haar", "axis_angle"), "rec_rotation": ("haar", "vertical"),
+                   "ric_rotation": ("haar", "axis_angle", "upright"), "rec_rotation": ("haar", "vertical"),
                    "teacher_output": ("lifted", "dictionary"), "checkpoint": ("best_val", "last")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:

@@ -48,18 +48,34 @@ def reprojection_loss(pose_3d: torch.Tensor, keypoints_2d: torch.Tensor, norm: s
     return pose_distance(perspective_project(pose_3d), keypoints_2d, norm)
 
 
+def cycle_rotations(n_poses: int, copies: int, kind: str, generator: torch.Generator | None, like: torch.Tensor,
+                    view: torch.Tensor | None = None) -> torch.Tensor:
+    """R_rand of a teacher cycle, ``copies`` per pose: (n_poses·copies, 3, 3). ``kind="upright"`` is a turn
+    about the camera's vertical axis of the pose *in its input view*, R_rand = R_y R̂ (``view`` = R̂, (n, 3, 3),
+    used as a constant): every cycle input is then an upright view of the estimated body, as real camera views
+    are. Other kinds: :func:`sample_rotations`."""
+    if kind != "upright":
+        return sample_rotations(n_poses * copies, kind, generator, like)
+    if view is None:
+        raise ValueError("cycle rotation 'upright' needs the teacher's view rotation R̂ (view=...)")
+    turn = sample_rotations(n_poses * copies, "vertical", generator, like)
+    return turn @ view.detach().repeat_interleave(copies, dim=0)
+
+
 def rotation_invariance_loss(teacher: Callable, canonical: torch.Tensor, copies: int = 4,
                              rotation: str = "haar", generator: torch.Generator | None = None,
-                             norm: str = "squared", root_align: bool = False) -> torch.Tensor:
+                             norm: str = "squared", root_align: bool = False,
+                             view: torch.Tensor | None = None) -> torch.Tensor:
     """Eq. 3, L_RIC = (1/N)‖F_t(P(R_rand Ŷt)) − Ŷt‖²_F.
 
     Rotate the canonical pose Ŷt (B, 17, 3) by ``copies`` random rotations each, project, re-estimate with
     the same teacher and compare the new canonical pose with Ŷt. ``root_align`` subtracts the root joint
-    from Ŷt first (the authors' code does so during the first 15 teacher epochs)."""
+    from Ŷt first (the authors' code does so during the first 15 teacher epochs). ``view``: the teacher's
+    R̂ (B, 3, 3), needed by ``rotation="upright"`` (:func:`cycle_rotations`)."""
     if root_align:
         canonical = root_centre(canonical)
     b = canonical.shape[0]
-    r = sample_rotations(b * copies, rotation, generator, canonical)
+    r = cycle_rotations(b, copies, rotation, generator, canonical, view)
     repeated = canonical.repeat_interleave(copies, dim=0)
     re_estimated = teacher(perspective_project(rotate(repeated, r)))["canonical"]
     return pose_distance(re_estimated, repeated, norm)
@@ -88,9 +104,10 @@ def rotation_equivariance_loss(student: Callable, pose_3d: torch.Tensor, copies:
 
 
 def canonicalisation_loss(teacher, canonical: torch.Tensor, copies: int = 4, rotation: str = "haar",
-                          generator: torch.Generator | None = None, norm: str = "squared") -> torch.Tensor:
+                          generator: torch.Generator | None = None, norm: str = "squared",
+                          view: torch.Tensor | None = None) -> torch.Tensor:
     """C3DPO's canonicalisation loss: Ψ(R_rand Ŷt) must recover Ŷt (used by the C3DPO-style teacher)."""
     b = canonical.shape[0]
-    r = sample_rotations(b * copies, rotation, generator, canonical)
+    r = cycle_rotations(b, copies, rotation, generator, canonical, view)
     repeated = canonical.repeat_interleave(copies, dim=0)
     return pose_distance(teacher.canonicalise(rotate(repeated, r)), repeated, norm)

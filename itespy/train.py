@@ -63,10 +63,11 @@ def teacher_loss(cfg: Config, teacher, batch_2d, generator, epoch: int) -> dict:
     if cfg.use_ric and cfg.teacher == "dictionary":
         terms["ric"] = (cfg.lambda_ric, rotation_invariance_loss(
             teacher, out["canonical"], cfg.cycle_copies, cfg.ric_rotation, generator, cfg.loss_norm,
-            root_align=epoch < cfg.root_align_epochs))
+            root_align=epoch < cfg.root_align_epochs, view=out["rotation"]))
     if cfg.teacher == "c3dpo":
         terms["canon"] = (cfg.lambda_canon, canonicalisation_loss(
-            teacher, out["canonical"], cfg.cycle_copies, cfg.ric_rotation, generator, cfg.loss_norm))
+            teacher, out["canonical"], cfg.cycle_copies, cfg.ric_rotation, generator, cfg.loss_norm,
+            view=out["rotation"]))
     return _weighted(terms)
 
 

@@ -75,3 +75,30 @@ def test_cycles_are_vectorised_over_copies_and_differentiable():
     (l_ric + l_rec).backward()
     assert teacher.pose_dictionary.weight.grad is not None and torch.isfinite(teacher.pose_dictionary.weight.grad).all()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in student.parameters())
+
+
+def test_upright_cycle_turns_the_pose_about_the_vertical_in_its_input_view():
+    g = torch.Generator().manual_seed(0)
+    view = geometry.random_rotations(3, generator=g)
+    canonical = torch.randn(3, 17, 3, generator=g)
+    r = losses.cycle_rotations(3, 4, "upright", g, canonical, view)
+    assert r.shape == (12, 3, 3)
+    turn = r @ view.repeat_interleave(4, dim=0).transpose(1, 2)  # R_rand R̂ᵀ: the turn in the camera frame
+    assert torch.allclose(turn[:, 1, 1], torch.ones(12), atol=1e-5)  # about the camera's y axis
+    assert torch.allclose(turn[:, 1, [0, 2]], torch.zeros(12, 2), atol=1e-5)
+    assert torch.allclose(torch.linalg.det(r), torch.ones(12), atol=1e-5)
+    seen = geometry.rotate(canonical.repeat_interleave(4, dim=0), r)  # the pose in its view, turned upright
+    in_view = geometry.rotate(canonical, view).repeat_interleave(4, dim=0)
+    assert torch.allclose(seen[..., 1], in_view[..., 1], atol=1e-4)  # heights in the image are kept
+    try:
+        losses.cycle_rotations(3, 4, "upright", g, canonical)
+    except ValueError as exc:
+        assert "R̂" in str(exc)
+    else:
+        raise AssertionError("upright without the view must fail")
+    teacher = build_teacher(make_config("smoke", teacher_hidden=32, teacher_bottleneck=8, teacher_blocks=1))
+    out = teacher(torch.randn(8, 17, 2, generator=g) * 0.2)
+    loss = losses.rotation_invariance_loss(teacher, out["canonical"], 2, "upright", g, "euclidean",
+                                           view=out["rotation"])
+    loss.backward()
+    assert torch.isfinite(loss) and teacher.pose_dictionary.weight.grad is not None

@@ -1,0 +1,42 @@
+"""One tutorial-profile training (teacher then student, the kit's own pipeline: run.run_experiment) on a DATA
+spec with config overrides; prints and appends one JSON line with both models' test metrics.
+
+    python bench/tutorial_check.py '{"ric_rotation": "upright", "teacher_epochs": 6, "seed": 1}' /tmp/run \\
+        --data mocap:../shared/data/bandai/bandai_h36m17.npz --append bench/results/long/tutorial_checks.jsonl
+
+The screen behind docs/paper_vs_code.md ("Long teacher runs"): the upright cycle at tutorial scale, 3 seeds."""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from itespy.config import make_config
+from itespy.run import run_experiment
+
+PROTOCOLS = ("mpjpe_scaled_flip", "p_mpjpe_flip", "mpjpe_scaled")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("overrides", help="config overrides as a JSON object")
+    p.add_argument("out", help="run directory (must not exist)")
+    p.add_argument("--data", default="mocap:../shared/data/bandai/bandai_h36m17.npz")
+    p.add_argument("--profile", default="tutorial")
+    p.add_argument("--append", help="JSON-lines file to append the result to")
+    a = p.parse_args(argv)
+    overrides = json.loads(a.overrides)
+    cfg = make_config(a.profile, data=a.data, **overrides)
+    t0 = time.time()
+    metrics = run_experiment(cfg, a.out, stage="both", progress=False)
+    result = {"profile": a.profile, "data": a.data, "overrides": overrides, "seconds": round(time.time() - t0),
+              **{model: {k: round(metrics[model][k]["mean"], 1) for k in PROTOCOLS} for model in ("teacher", "student")}}
+    print(json.dumps(result), flush=True)
+    if a.append:
+        with Path(a.append).open("a") as f:
+            f.write(json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    main()

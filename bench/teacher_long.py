@@ -130,7 +130,6 @@ def main(argv=None):
                 finally:
                     for m in norms:
                         m.train()
-            eval_bn_teacher.modules = teacher.modules
             return plain_ric(eval_bn_teacher, *args, **kwargs)
         import itespy.train
         itespy.train.rotation_invariance_loss = ric_with_running_bn

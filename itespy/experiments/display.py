@@ -88,7 +88,7 @@ def results_table_rows(table_id: str, values: dict, flat: dict | None = None):
     the kit's and the paper's errors as fractions of their own data set's flat pose (the paper's:
     :data:`PAPER_FLAT_H36M`) -- the comparison that carries across data sets, which Δ in mm does not."""
     t = get_table(table_id)
-    fractions = [m for m in t.metrics if flat and flat.get(m) and m in PAPER_FLAT_H36M]
+    fractions = _flat_metrics(t, flat)
     header = ["row"]
     for m in t.metrics:
         unit = METRICS[m].unit
@@ -127,11 +127,17 @@ def results_table_text(table_id: str, values: dict, markdown: bool = False, flat
     return "\n".join([f"{t.id} · {t.title}", protocol_line(t) + ". " + _delta_line(t, flat), body] + notes)
 
 
+def _flat_metrics(t, flat) -> list:
+    """The table's metrics that have a flat pose here and on the paper's data (the fraction columns)."""
+    return [m for m in t.metrics if flat and flat.get(m) and m in PAPER_FLAT_H36M]
+
+
 def _delta_line(t, flat) -> str:
-    if not (flat and any(m in PAPER_FLAT_H36M and flat.get(m) for m in t.metrics)):
+    metrics = _flat_metrics(t, flat)
+    if not metrics:
         return "Δ = kit − paper."
-    shown = " / ".join(f"{flat[m]:.1f}" for m in t.metrics if m in PAPER_FLAT_H36M and flat.get(m))
-    paper = " / ".join(f"{PAPER_FLAT_H36M[m]:.1f}" for m in t.metrics if m in PAPER_FLAT_H36M and flat.get(m))
+    shown = " / ".join(f"{flat[m]:.1f}" for m in metrics)
+    paper = " / ".join(f"{PAPER_FLAT_H36M[m]:.1f}" for m in metrics)
     return (f"Δ = kit − paper, in mm on *different* test data; what compares is the fraction of the flat pose "
             f"on each one's own test split (kit: {shown} mm here; paper: Human3.6M S9/S11, {paper} mm)")
 

@@ -309,14 +309,31 @@ def test_submitit_runner_killed_mid_wait_picks_its_jobs_up_again(tmp_path):
     second = subprocess.run(_reproduce_cli(out), cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert second.returncode == 0, second.stdout + second.stderr
     log = second.stdout + second.stderr
-    assert "submitted by an earlier run; waiting for it" in log  # waited for, never resubmitted
+    for tid, job_id in job_ids.items():  # waited for, or found finished if it ended before this runner planned
+        assert (f"job {job_id} submitted by an earlier run; waiting for it" in log
+                or f"{tid}: job {job_id} submitted by an earlier run has finished meanwhile" in log), log
     state = json.loads(state_path.read_text())
     assert {tid: s["job_id"] for tid, s in state.items()} == job_ids
+    assert {s["status"] for s in state.values()} == {"done"}
     assert all(s["attempts"] == 1 for s in state.values())
     assert "submitted T7" not in log and "submitted teacher" not in log
     records = json.loads((out / "results.json").read_text())["records"]
     assert {(r["row"], r["status"]) for r in records} == {("agcn", "ok"), ("resfc", "ok")}
     assert sorted(p.name for p in (out / "jobs" / "submitit").iterdir() if p.name.isdigit()) == sorted(job_ids.values())
+
+
+def test_a_job_that_finished_after_its_runner_died_is_marked_done_not_left_submitted(tmp_path):
+    state_path = tmp_path / "state.json"
+    state_path.write_text(json.dumps({"teacher-a": {"status": "submitted", "job_id": "17", "attempts": 1},
+                                      "student-b": {"status": "submitted", "job_id": "18", "attempts": 1},
+                                      "student-c": {"status": "failed", "job_id": "19", "attempts": 3}}))
+    lines = []
+    sch._settle_finished_jobs(state_path, planned={"student-b"}, log=lines.append)
+    state = json.loads(state_path.read_text())
+    assert state["teacher-a"]["status"] == "done" and state["teacher-a"]["attempts"] == 1  # no longer planned: done
+    assert state["student-b"]["status"] == "submitted"  # still planned: the loop re-attaches to it
+    assert state["student-c"]["status"] == "failed"
+    assert lines == ["teacher-a: job 17 submitted by an earlier run has finished meanwhile"]
 
 
 def test_a_job_lock_left_on_another_node_is_taken_over_once_stale(tmp_path):

@@ -127,6 +127,19 @@ def state_summary(path) -> dict | None:
             "seconds": round(sum(seconds), 1), "longest": max(seconds, default=0.0)}
 
 
+def _settle_finished_jobs(state_path: Path, planned: set, log=print) -> None:
+    """A job an earlier (killed) runner submitted may have finished before this runner planned: its task is no
+    longer planned (its result is on disk), so mark it done instead of leaving it 'submitted' for ever."""
+    state = _read_state(state_path)
+    settled = [tid for tid, e in state.items() if e.get("status") == "submitted" and tid not in planned]
+    for tid in settled:
+        state[tid] = {**state[tid], "status": "done", "updated": utc_now(),
+                      "note": "finished after the runner that submitted it had stopped"}
+        log(f"{tid}: job {state[tid].get('job_id')} submitted by an earlier run has finished meanwhile")
+    if settled:
+        atomic_write_json(state_path, state)
+
+
 def _read_state(path: Path) -> dict:
     try:
         data = json.loads(Path(path).read_text())
@@ -144,13 +157,14 @@ def run_rows(items, settings: dict, executor: str = "local", jobs: int = 1, retr
         raise ValueError(f"--executor: expected one of {EXECUTORS}, got {executor!r}")
     if jobs < 1:
         raise ValueError(f"--jobs: expected a positive number of workers, got {jobs}")
+    state_dir = Path(state_dir or Path(settings["rows_dir"]).parent / "jobs")
     tasks = plan(items, settings)
+    _settle_finished_jobs(state_dir / "state.json", {t.id for t in tasks}, log)
     if not tasks:
         return {}
     n_rows = sum(len(t.rows) for t in tasks)
     log(f"{executor}: {len(tasks)} task(s) for {n_rows} row(s) "
         f"({sum(1 for t in tasks if t.teacher_of)} teacher training(s) first, the rows that need them after)")
-    state_dir = Path(state_dir or Path(settings["rows_dir"]).parent / "jobs")
     version = code_version()
     if executor == "local":
         backend = LocalBackend(jobs, settings, version, log, threads)

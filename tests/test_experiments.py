@@ -118,9 +118,9 @@ def test_aggregate_over_seeds():
 
 
 def test_claims_are_checked_on_each_seed_and_a_flip_is_named():
-    # C10: resfc beats agcn. Mean over seeds holds (80 vs 90) but seed 1 alone does not (95 vs 90);
-    # agcn, run on one seed only, counts the same on every seed.
-    v = _values([("T7", "resfc", "MPJPE", 65.0, 0), ("T7", "resfc", "MPJPE", 95.0, 1), ("T7", "agcn", "MPJPE", 90.0, 0)])
+    # C10: resfc beats agcn. The mean over seeds holds (80 vs 90) but seed 1 alone does not (95 vs 90).
+    v = _values([("T7", "resfc", "MPJPE", 65.0, 0), ("T7", "resfc", "MPJPE", 95.0, 1),
+                 ("T7", "agcn", "MPJPE", 90.0, 0), ("T7", "agcn", "MPJPE", 90.0, 1)])
     one = ex.seed_values(v, 1)
     assert one[("T7", "resfc", "MPJPE")]["mean"] == 95.0 and one[("T7", "agcn", "MPJPE")]["mean"] == 90.0
     c10 = ex.add_seed_verdicts(ex.evaluate_claims(v, ["T7"]), v)[0]
@@ -129,6 +129,40 @@ def test_claims_are_checked_on_each_seed_and_a_flip_is_named():
     assert "✔ (seed 0) ✘ (seed 1)" in text and "depends on the seed" in text
     single = _values([("T7", "resfc", "MPJPE", 65.0, 0), ("T7", "agcn", "MPJPE", 90.0, 0)])
     assert "by_seed" not in ex.add_seed_verdicts(ex.evaluate_claims(single, ["T7"]), single)[0]
+
+
+def test_a_claim_compares_its_rows_on_the_seeds_they_all_have():
+    # resfc has 3 seeds (mean 80: better than agcn's 85), agcn only seed 0: on seed 0 resfc (95) loses.
+    v = _values([("T7", "resfc", "MPJPE", 95.0, 0), ("T7", "resfc", "MPJPE", 70.0, 1), ("T7", "resfc", "MPJPE", 75.0, 2),
+                 ("T7", "agcn", "MPJPE", 85.0, 0)])
+    c10 = ex.add_seed_verdicts(ex.evaluate_claims(v, ["T7"]), v)[0]
+    assert c10["passed"] is False and c10["seeds"] == [0] and "by_seed" not in c10
+    assert "T7:resfc 95.0 vs T7:agcn 85.0" in c10["details"][0]
+    assert "seed(s) 0" in c10["details"][-1] and "T7:resfc (n=3)" in c10["details"][-1]
+    # a close claim asks for seeds on every row it reads, so that they keep the same seeds
+    t5 = _values([("T5", r, "MPJPE", 84.0 if r == "lambda_rep_5" else 80.0, 0) for r in ex.get_table("T5").row_ids])
+    c8 = ex.evaluate_claim(ex.CLAIMS_BY_ID["C8"], t5)
+    assert c8["close"] == sorted(("T5", r) for r in ex.get_table("T5").row_ids)
+
+
+def test_a_claim_about_3dhp_is_not_checked_on_a_stand_in_split():
+    recs = [{"table": "T2", "row": r, "metric": "PCK", "kit": k, "seed": 0, "paper": None, "test_data": td,
+             "note": "no MPI-INF-3DHP data given"} for r, k, td in (("ites_ts", 90.0, None), ("ites_t", 80.0, None))]
+    c5 = ex.evaluate_claim(ex.CLAIMS_BY_ID["C5"], ex.aggregate(recs))
+    assert c5["passed"] is None and c5["details"][0].startswith("not checked: T2 was tested on a stand-in")
+    for r in recs:
+        r["test_data"] = "3dhp:/data/3dhp"
+    assert ex.evaluate_claim(ex.CLAIMS_BY_ID["C5"], ex.aggregate(recs))["passed"] is True
+
+
+def test_no_claim_checks_the_same_pair_of_models_twice():
+    from itespy.reproduce import row_jobs
+    seen = {}
+    for c in ex.CLAIMS:
+        for a, b in c.pairs:
+            key = (c.metric, frozenset(row_jobs(t, r, "tutorial", "synthetic", "cpu", "paper", {}, 0) for t, r in (a, b)))
+            assert key not in seen, f"{c.id} checks {a} vs {b}, the same models as {seen[key]}"
+            seen[key] = f"{c.id} {a} vs {b}"
 
 
 def test_claim_checks_better_and_near_best():
@@ -144,7 +178,8 @@ def test_claim_checks_better_and_near_best():
     rows[2] = ("T5", "lambda_rep_5", "MPJPE", 106.0, 0)
     assert ex.evaluate_claim(c8, _values(rows))["passed"] is False
     c5 = ex.CLAIMS_BY_ID["C5"]  # PCK: higher is better
-    pck = _values([("T2", "ites_ts", "PCK", 70.0, 0), ("T2", "ites_t", "PCK", 60.0, 0)])
+    pck = ex.aggregate([{"table": "T2", "row": r, "metric": "PCK", "kit": v, "seed": 0, "test_data": "3dhp:d"}
+                        for r, v in (("ites_ts", 70.0), ("ites_t", 60.0))])
     assert ex.evaluate_claim(c5, pck)["passed"]
 
 

@@ -47,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", help="output directory (default runs/reproduce-PROFILE)")
     parser.add_argument("--cache", help="trained-model cache directory (default OUT/cache); may be shared by runs")
     parser.add_argument("--force", action="store_true", help="retrain and re-evaluate every selected row")
-    parser.add_argument("--seeds", type=int, help="seeds for the rows of close claims (default: the profile's, "
+    parser.add_argument("--seeds", type=int, help="seeds for every row of a close claim (default: the profile's, "
                         f"{ex.PROFILE_SEEDS})")
     parser.add_argument("--variant", choices=VARIANTS, default="paper")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", dest="set_",

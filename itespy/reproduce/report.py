@@ -56,7 +56,7 @@ def report_markdown(tables, values: dict, claims: list, statuses: list, run: dic
              + (f", overrides {config_str(overrides)}" if overrides else ""),
              f"* variant {run['variant']} · data `{shown_spec(run['data'])}` · Table 2 test data "
              f"`{run.get('test_data') or 'none (dev-data test split)'}` · device {run['device']}",
-             f"* seeds: up to {run['seeds']} (extra seeds only for the rows of close claims) · itespy "
+             f"* seeds: up to {run['seeds']} (extra seeds for every row of a close claim; a claim compares its rows on the seeds they all have) · itespy "
              f"{run['itespy']} · code version {run['code_version']} · {run['finished']} · wall time of this "
              f"invocation {run['seconds']:.0f} s (rows finished earlier are reused)"
              + (f"; {run['all_runs']['seconds']:.0f} s over the {run['all_runs']['runs']} runs of this setting into "

@@ -22,7 +22,7 @@ from .report import _failure_text, report_markdown, write_figures
 from .rows import _row_file, load_records, run_table, same_model_rows, select_records
 
 RESULTS_FORMAT = "itespy-reproduce/1"
-SEED_PASSES = 3  # rounds of "add seeds to the rows of close claims" per run
+SEED_PASSES = 3  # rounds of "add seeds to every row of a close claim" per run
 
 def _check_inputs(profile, variant, overrides, data, test_data, device):
     """Fail before any notebook runs on a bad override, DATA spec, missing data folder or device."""
@@ -226,8 +226,9 @@ def reproduce(profile: str = "smoke", only=None, data: str = "synthetic", device
                 log(f"  FAILED: {_failure_text(status)}")
             _write_results(out, load_records(out), notebooks=statuses, run=run)
 
-        # More seeds for the rows of the claims whose comparison is close. Averaging over seeds can make
-        # other comparisons close: repeat until no new row is close (at most SEED_PASSES times).
+        # More seeds for every row of the claims whose comparison is close (a claim compares its rows on the
+        # seeds they all have). Averaging over seeds can make other comparisons close: repeat until no new row
+        # is close (at most SEED_PASSES times).
         records = select_records(load_records(out), profile, data, variant, overrides, test_data)
         seeded = set()
         for _ in range(SEED_PASSES if n_seeds > 1 else 0):

@@ -86,7 +86,7 @@ def report_markdown(tables, values: dict, claims: list, statuses: list, run: dic
     if seeded:
         flips = [c["id"] for c in seeded if not c["stable"]]
         summary += (f" Checked on each seed's own numbers, {len(seeded) - len(flips)} of {len(seeded)} verdicts are "
-                    "the same on every seed" + (f"; {', '.join(flips)} depend on the seed." if flips else "."))
+                    "the same on every seed" + (f"; {', '.join(flips)} depend{'s' if len(flips) == 1 else ''} on the seed." if flips else "."))
     if run.get("flat_baseline"):
         fb = run["flat_baseline"]
         summary += (f" **Flat-pose baseline** (every joint at the root's depth, what an untrained student "

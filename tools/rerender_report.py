@@ -8,22 +8,21 @@ the claims again on those numbers with the current rules (written back into resu
 version that checked them); nothing is trained either way."""
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 from itespy import experiments as ex
 from itespy.io import atomic_write_json, atomic_write_text
+from itespy.reproduce.published import read_results, run_records
 from itespy.reproduce.report import report_markdown
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def rerender(report_dir: Path, claims: bool = False) -> str:
-    results = json.loads((report_dir / "results.json").read_text())
+    results = read_results(report_dir / "results.json")
     run = dict(results["runs"][-1])
-    records = [r for r in results["records"] if r.get("profile") == run["profile"] and r.get("data") == run["data"]
-               and r.get("variant") == run["variant"] and (r.get("overrides") or {}) == (run.get("overrides") or {})]
+    records = run_records(results, run)
     values = ex.aggregate(records)
     same = [r for r in results["runs"] if r.get("profile") == run["profile"] and r.get("data") == run["data"]]
     run["all_runs"] = {"runs": len(same), "seconds": round(sum(r.get("seconds") or 0.0 for r in same), 1)}

@@ -3,7 +3,8 @@ numbers, the claims they support, and small formatters / plots shared by the not
 
 Nothing here trains anything (that is :mod:`itespy.reproduce`). Modules: :mod:`~itespy.experiments.tables`
 (columns, rows, tables, each row's configuration), :mod:`~itespy.experiments.claims` (aggregation over seeds,
-the claims' checks), :mod:`~itespy.experiments.display` (text tables and figures). A row says *what* to run:
+the claims' checks), :mod:`~itespy.experiments.display` (text tables and figures), :mod:`~itespy.experiments.discussion` (each
+claim's paper / kit / per-seed discussion). A row says *what* to run:
 
 * ``overrides`` -- the :class:`itespy.config.Config` fields that differ from the paper's default model
   (the profile and the user's flags are applied around them by :func:`row_config`);
@@ -29,4 +30,5 @@ from .claims import (CLAIMS, CLAIMS_BY_ID, CLOSE_FRACTION, Claim, add_seed_verdi
                      evaluate_claim, evaluate_claims, paper_values, seed_values)
 from .display import (cell_text, claim_result_text, claims_text, format_grid, paper_table_text, plot_table,
                       protocol_line, references_text, results_table_rows, results_table_text)
-from . import claims, display, tables  # noqa: E402 -- the modules themselves, e.g. ex.claims.CLOSE_FRACTION
+from .discussion import claim_discussion, discussion_text
+from . import claims, discussion, display, tables  # noqa: E402 -- the modules themselves, e.g. ex.claims.CLOSE_FRACTION

@@ -15,7 +15,7 @@ def _profile_description(profile: str, variant: str, overrides: dict) -> str:
     return (f"{cfg.max_train or 'all'} training poses (max), {cfg.max_test or 'all'} test poses (max), "
             f"{cfg.teacher_epochs} teacher + {cfg.student_epochs} student epochs, {cfg.optimizer} lr {cfg.lr:g}, "
             f"batch {cfg.batch_size}, teacher {cfg.teacher_hidden}/{cfg.teacher_bottleneck}×{cfg.teacher_blocks}, "
-            f"student {cfg.student_channels}×{cfg.student_blocks}")
+            f"student {cfg.student_channels}×{cfg.student_blocks}, L_RIC cycle {cfg.ric_rotation}")
 
 
 def write_figures(out: Path, tables, values: dict, profile: str, report_figures_dir=None) -> dict:

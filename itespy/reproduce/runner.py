@@ -186,7 +186,7 @@ def reproduce(profile: str = "smoke", only=None, data: str = "synthetic", device
     run = {"id": uuid.uuid4().hex[:12], "started": utc_now(), "profile": profile, "variant": variant, "data": data,
            "test_data": test_data, "device": device, "tables": tables, "seeds": n_seeds, "overrides": overrides,
            "force": force, "itespy": __version__, "code_version": code_version(), "pid": os.getpid()}
-    run.update(executor=executor, parallel_jobs=jobs, threads=threads)
+    run.update(executor=executor, parallel_jobs=jobs, threads=threads, recipe=_recipe(profile, variant, overrides))
     settings = scheduler.row_settings(profile, data, device, out, cache, overrides, variant, test_data, token)
 
     def compute_rows(items):
@@ -270,6 +270,17 @@ def reproduce(profile: str = "smoke", only=None, data: str = "synthetic", device
         + (f"; {len(failed)} notebook(s) failed" if failed else ""))
     return {"out": str(out), "records": results["records"], "claims": claims, "notebooks": statuses,
             "seconds": run["seconds"], "failed": failed}
+
+
+RECIPE_FIELDS = ("max_train", "max_test", "teacher_epochs", "student_epochs", "batch_size", "optimizer", "lr",
+                 "student_optimizer", "ric_rotation", "rec_rotation", "loss_norm", "kd_norm", "cycle_copies")
+
+
+def _recipe(profile: str, variant: str, overrides: dict | None) -> dict:
+    """The default row's sizes and recipe, kept with the run: the report and the chapters describe the run
+    that was made, not today's defaults."""
+    cfg = ex.row_config("T1", "ites_ts_gt", profile, "synthetic", 0, "cpu", variant, overrides or {})
+    return {k: getattr(cfg, k) for k in RECIPE_FIELDS}
 
 
 def flat_baseline(profile: str, data: str, variant: str = "paper", overrides: dict | None = None):

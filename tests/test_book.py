@@ -39,7 +39,9 @@ def test_parameters_follow_the_profile_and_stay_inside_the_work_folder():
     tables = _params("05_ablation_losses")
     assert tables["overrides"] == ex.QUICK_OVERRIDES and tables["tables"] == ["T3"]
     assert tables["cache_dir"] == "../runs/book-test/tables/cache" and tables["out_dir"] == "../runs/book-test/tables"
-    assert _params("05_ablation_losses", "tutorial", quick=False)["overrides"] == {}  # as `reproduce` runs it
+    assert tables["results"] == "../results/tutorial/results.json"  # quick: the committed tutorial run, shown
+    full_tables = _params("05_ablation_losses", "tutorial", quick=False)
+    assert full_tables["overrides"] == {} and full_tables["results"] == ""  # trained as `reproduce` runs it
     assert "data" not in _params("09_your_keypoints")  # only names the parameters cell declares
     outside = _params("03_teacher", work=Path("/tmp/elsewhere"))
     assert outside["out_dir"] == "/tmp/elsewhere/runs/03_teacher"

@@ -13,6 +13,7 @@ from ..config import PROFILES
 from ..io import atomic_write_json, utc_now
 from ..reproduce.jobs import code_version
 from ..reproduce.paths import NOTEBOOKS_DIR, REPO
+from ..reproduce.published import PUBLISHED_TUTORIAL
 from ..reproduce.runner import _notebook_key, execute_notebook
 
 TEACHER_CHAPTER = "03_teacher"  # chapter 04 reuses the teacher this chapter trained
@@ -48,8 +49,8 @@ def chapter_parameters(stem: str, declared, profile: str, data: str, device: str
     """What the book passes to one notebook (only names its ``parameters`` cell declares).
 
     ``quick``: keep each notebook's own small sizes (what CI's nbval runs: chapter 00's 1024 poses and
-    2 + 2 epochs, the table chapters' tiny networks); otherwise every chapter gets the profile's sizes
-    and the table chapters run as ``reproduce`` runs them (no overrides)."""
+    2 + 2 epochs) and let the table chapters show the committed tutorial run; otherwise every chapter gets
+    the profile's sizes and the table chapters train as ``reproduce`` runs them (``results=""``, no overrides)."""
     nb_dir = Path(notebooks_dir or NOTEBOOKS_DIR)
     where = lambda *parts: _notebook_path(work.joinpath(*parts), nb_dir)  # noqa: E731
     params = {"profile": profile, "data": data, "device": device, "seed": 0, "out_dir": where("runs", stem),
@@ -60,6 +61,8 @@ def chapter_parameters(stem: str, declared, profile: str, data: str, device: str
         params.update(out_dir=where("tables"), cache_dir=_notebook_path(cache, nb_dir), tables=list(ex.NOTEBOOKS[stem]),
                       rows=[], overrides=dict(ex.QUICK_OVERRIDES) if quick else {}, variant="paper", test_data="",
                       compute=compute)
+        # quick: the committed tutorial run (results/tutorial), shown and not retrained; else train as reproduce does
+        params["results"] = _notebook_path(PUBLISHED_TUTORIAL, nb_dir) if quick else ""
     elif not quick:
         params.update({k: None for k in SIZED})
     return {k: v for k, v in params.items() if k in declared}
@@ -111,7 +114,7 @@ def execute_chapters(profile: str = "smoke", data: str = "synthetic", device: st
         stems = [s for s in stems if any(s.startswith(w) for w in wanted)]
     work.mkdir(parents=True, exist_ok=True)
     compute = True
-    if jobs > 1 and any(s in ex.NOTEBOOKS for s in stems):
+    if jobs > 1 and not quick and any(s in ex.NOTEBOOKS for s in stems):  # quick: the table chapters train nothing
         compute_table_rows(profile, data, device, quick, work, cache, jobs, threads, log)
         compute = False
     state = _read_state(work)

@@ -14,8 +14,9 @@ WHY = {
     "C1": "Both teachers face the decomposition ambiguity of chapter 02; only L_RIC ties the canonical frames of "
           "different views together. The paper's REP-only teacher trained 40 epochs, long enough to drift far; "
           "the kit keeps every teacher at its best validation checkpoint, which can stop the REP-only teacher "
-          "before it drifts, so the gap may be smaller than the paper's. The kit's cycle also turns the estimate "
-          "about the camera's vertical (the upright cycle, chapter 03), the paper's draws are unstated.",
+          "before it drifts, so the gap may be smaller than the paper's. The kit's tutorial profile draws the "
+          "cycle's rotations about the camera's vertical (the upright cycle, chapter 03); the paper leaves the "
+          "distribution unstated.",
     "C2": "'REC only' is a student without a teacher: nothing but the cycle's own consistency fixes the sign "
           "and the size of its depths, so how bad it gets depends on how long it trains and which checkpoint "
           "is kept. 'No REC' is the comparison that tests L_REC itself: what the equivariance cycle adds "

@@ -35,7 +35,7 @@ from .jobs import (_source_hash, code_version, ensure_student, ensure_teacher, j
                    load_row_splits, student_job_name, teacher_job_name)
 from .locks import LOCK_HEARTBEAT_S, LOCK_STALE_S, OutLock, ReproduceLockedError, _job_lock, _pid_alive, _try_lock
 from .paths import NOTEBOOKS_DIR, REPO, REPORT_FIGURES_DIR
-from .published import PUBLISHED_TUTORIAL, published_results, read_results, run_records
+from .published import PUBLISHED_TUTORIAL, chapter_results, published_results, read_results, run_records
 from .report import report_markdown, write_figures
 from .rows import (error_records, inference_ms, load_records, row_finished, row_jobs, row_key, row_trains, run_row,
                    run_table, run_tables, same_model_rows, select_records, shown_spec)

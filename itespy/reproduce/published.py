@@ -49,3 +49,27 @@ def published_results(path=PUBLISHED_TUTORIAL, tables=None) -> dict:
              f"code {run.get('code_version', '?')}, {str(run.get('finished', ''))[:10]}")
     return {"records": records, "values": values, "claims": claims, "run": run, "flat": run.get("flat_baseline"),
             "label": label}
+
+
+def chapter_results(tables, results: str = "", **settings) -> dict:
+    """What a table chapter (05-08) shows, in the shape of :func:`published_results`: the published run at
+    ``results`` (read, nothing trained), or with ``results=""`` the chapter's rows trained and evaluated here
+    with ``settings`` (:func:`run_tables`'s keywords: profile, data, device, seed, overrides, ...)."""
+    if results:
+        pub = published_results(results, tables)
+        run = pub["run"]
+        return {**pub, "label": f"published run {results}: {pub['label']}",
+                "short": f"{run['profile']}, {shown_spec(run['data'])}, mean of up to {run.get('seeds', 1)} seeds"}
+    from .rows import run_tables
+    from .runner import flat_baseline
+    records = run_tables(tables, **settings)
+    values = ex.aggregate(records)
+    profile, data = settings["profile"], settings["data"]
+    variant, overrides = settings.get("variant", "paper"), settings.get("overrides") or {}
+    run = {"profile": profile, "data": data, "variant": variant, "overrides": overrides}
+    claims = ex.add_seed_verdicts(ex.evaluate_claims(values, tables), values)
+    label = (f"this run: {profile}{' + overrides' if overrides else ''}, {shown_spec(data)}, "
+             f"seed {settings.get('seed', 0)}")
+    return {"records": records, "values": values, "claims": claims, "run": run,
+            "flat": flat_baseline(profile, data, variant, overrides), "label": label,
+            "short": f"{profile}{' + overrides' if overrides else ''}, {shown_spec(data)}"}

@@ -207,7 +207,8 @@ def reproduce(profile: str = "smoke", only=None, data: str = "synthetic", device
             params = {"profile": profile, "data": data, "device": device, "seed": 0, "out_dir": str(out),
                       "cache_dir": str(cache), "tables": selected, "rows": [], "overrides": overrides,
                       "variant": variant, "test_data": test_data or "", "force_token": token,
-                      "figures_dir": str(out / "figures" / stem), "compute": not scheduled}
+                      "figures_dir": str(out / "figures" / stem), "compute": not scheduled,
+                      "results": ""}  # train and evaluate the rows (the chapters default to the published run)
             source = nb_dir / f"{stem}.ipynb"
             key = _notebook_key(source, params)
             previous = earlier.get(source.name, {})

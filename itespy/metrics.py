@@ -24,6 +24,7 @@ from .skeleton import check_joint_count
 PCK_THRESHOLD_MM = 150.0
 AUC_THRESHOLDS_MM = np.linspace(0.0, 150.0, 31)  # 5 mm steps, MPI-INF-3DHP convention
 _EPS = 1e-12
+MIRROR_TIE_MM = 1e-6  # scores closer than this count as equal (rounding, not a better mirror)
 
 
 def _check(pred, gt):
@@ -115,6 +116,15 @@ def depth_flip(pred) -> np.ndarray:
 def flip_best(metric, pred, gt) -> np.ndarray:
     """Per sample, the better of ``metric(pred)`` and ``metric(depth_flip(pred))`` (C3DPO, authors' code)."""
     return np.minimum(metric(pred, gt), metric(depth_flip(pred), gt))
+
+
+def mirror_rate(pred, gt, metric=None) -> float:
+    """The share of samples whose depth mirror scores strictly better than the prediction itself under
+    ``metric`` (default :func:`mpjpe_scaled`): how often :func:`flip_best` uses the mirror. About 0.5 for a
+    model whose depth sign is a coin toss; 0 for the flat pose, which is its own mirror."""
+    metric = metric or mpjpe_scaled
+    own, mirrored = metric(pred, gt), metric(depth_flip(pred), gt)
+    return float((mirrored < own - MIRROR_TIE_MM).mean())  # a tie (the flat pose) is not a mirror choice
 
 
 def pck(pred, gt, threshold_mm: float = PCK_THRESHOLD_MM, scale_align: bool = True) -> float:

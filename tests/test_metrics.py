@@ -47,6 +47,18 @@ def test_scale_calibrated_and_flip_best_on_hand_made_cases():
     assert np.allclose(best, 0.0, atol=1e-6)
 
 
+def test_mirror_rate_counts_the_poses_whose_mirror_scores_better():
+    gt = _poses(n=10)
+    pred = gt / 250.0
+    half = pred.copy()
+    half[:5] = metrics.depth_flip(pred[:5])  # five of ten poses with the wrong depth sign
+    assert metrics.mirror_rate(pred, gt) == 0.0 and metrics.mirror_rate(half, gt) == 0.5
+    flat = pred.copy()
+    flat[..., 2] = 0.0  # its own mirror: the flip never helps
+    assert metrics.mirror_rate(flat, gt) == 0.0
+    assert metrics.mirror_rate(half, gt, metrics.p_mpjpe) == 0.5
+
+
 def test_pck_and_auc():
     gt = np.zeros((2, 17, 3))
     pred = gt.copy()

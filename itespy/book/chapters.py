@@ -23,7 +23,7 @@ STATE = "book-state.json"
 
 def chapter_stems(notebooks_dir=None) -> list:
     """The course's notebooks in reading order: ``00_tour`` ... ``09_your_keypoints``."""
-    return sorted(p.stem for p in Path(notebooks_dir or NOTEBOOKS_DIR).glob("[0-9][0-9]_*.ipynb"))
+    return sorted(p.stem for p in Path(notebooks_dir or NOTEBOOKS_DIR).glob("[0-9][0-9]*_*.ipynb"))
 
 
 def declared_parameters(source: Path) -> dict:

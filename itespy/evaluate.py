@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from .geometry import root_centre
-from .metrics import (PROTOCOLS, depth_flip, evaluate_protocol, flip_best, joint_errors, mpjpe_scaled,
+from .metrics import (PROTOCOLS, depth_flip, evaluate_protocol, flip_best, joint_errors, mirror_rate, mpjpe_scaled,
                       procrustes_align)
 from .inference import predict
 
@@ -55,6 +55,7 @@ def evaluate_predictions(pred, poseset, protocols=DEFAULT_PROTOCOLS) -> dict:
     out = {name: evaluate_protocol(name, pred, poseset.poses_3d, poseset.actions) for name in protocols}
     flipped_better = mpjpe_scaled(pred, poseset.poses_3d) > flip_best(mpjpe_scaled, pred, poseset.poses_3d)
     out["per_joint_mpjpe_scaled_flip"] = _per_joint(pred, poseset.poses_3d, flipped_better).tolist()
+    out["mirror_rate"] = mirror_rate(pred, poseset.poses_3d)  # how often the _flip protocols used the mirror
     out["frames"] = int(len(poseset))
     return out
 

@@ -105,11 +105,14 @@ def test_reproduce_two_tables_then_resume(tmp_path, shared_cache):
     for r in recs:
         assert RECORD_KEYS <= set(r) and r["status"] == "ok" and isinstance(r["kit"], float)
         assert r["protocol"] == ex.METRICS[r["metric"]].protocol and r["profile"] == "smoke"
+        # the same error without the depth mirror (never better than with it), and how often the mirror won
+        assert r["kit_nomirror"] >= r["kit"] - 1e-9 and 0.0 <= r["mirror_rate"] <= 1.0
     assert {c["id"] for c in data["claims"]} == {"C1", "C2", "C11"}  # C3, C4 read T1 (T3 holds the same models)
     report = (out / "REPORT.md").read_text()
     assert "Scaled-down run" in report and "### T3" in report and "### T8" in report
     assert "mpjpe_scaled_flip" in report and ("✔" in report or "✘" in report)
     assert "| L_REP (ITES-T) |" in report
+    assert "kit, no mirror" in report and "mirror rate" in report
     for stem in ("05_ablation_losses", "07_ablation_networks_and_graphs"):
         executed = nbformat.read(out / "notebooks" / f"{stem}.ipynb", as_version=4)
         assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)

@@ -111,7 +111,12 @@ def aggregate(records) -> dict:
         mean = sum(values) / n if n else None
         std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else (0.0 if n else None)
         last = recs[-1]
-        out[key] = {"mean": mean, "std": std, "n": n, "values": values,
+        extra = {}
+        for field in ("kit_nomirror", "mirror_rate"):  # means over the seeds that recorded them
+            got = [r[field] for r in measured if r.get(field) is not None]
+            if got:
+                extra[field] = sum(got) / len(got)
+        out[key] = {**extra, "mean": mean, "std": std, "n": n, "values": values,
                     "seeds": [r.get("seed", 0) for r in measured], "test_data": last.get("test_data"),
                     "paper": last.get("paper"), "protocol": last.get("protocol"), "model": last.get("model"),
                     "status": "ok" if n else last.get("status", "missing"), "note": last.get("note", "")}

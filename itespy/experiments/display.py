@@ -86,15 +86,23 @@ def results_table_rows(table_id: str, values: dict, flat: dict | None = None):
 
     ``flat`` ({"MPJPE": mm, "P-MPJPE": mm}, the flat pose on the kit's test split) adds, for those metrics,
     the kit's and the paper's errors as fractions of their own data set's flat pose (the paper's:
-    :data:`PAPER_FLAT_H36M`) -- the comparison that carries across data sets, which Δ in mm does not."""
+    :data:`PAPER_FLAT_H36M`) -- the comparison that carries across data sets, which Δ in mm does not. Rows that
+    recorded it also show the error without the depth mirror and the mirror rate (the share of test poses whose
+    mirror scored better: 0.5 is a coin toss; chapter 02b)."""
     t = get_table(table_id)
     fractions = _flat_metrics(t, flat)
+    mirrored = [m for m in t.metrics if any((values.get((t.id, r.id, m)) or {}).get("kit_nomirror") is not None
+                                            for r in t.rows)]
     header = ["row"]
     for m in t.metrics:
         unit = METRICS[m].unit
         header += [f"{m} kit ({unit})", "paper", "Δ"]
         if m in fractions:
             header += ["kit / flat", "paper / flat"]
+        if m in mirrored:
+            header += ["kit, no mirror"]
+    if mirrored:
+        header.append("mirror rate")
     header.append("seeds")
     rows = []
     for r in t.rows:
@@ -109,7 +117,12 @@ def results_table_rows(table_id: str, values: dict, flat: dict | None = None):
             if m in fractions:
                 line += ["-" if kit is None else f"{kit / flat[m]:.2f}",
                          "-" if paper is None else f"{paper / PAPER_FLAT_H36M[m]:.2f}"]
+            if m in mirrored:
+                line.append(_num((cell or {}).get("kit_nomirror"), digits))
             n = max(n, 0 if cell is None else cell.get("n", 0))
+        if mirrored:
+            rate = (values.get((t.id, r.id, mirrored[0])) or {}).get("mirror_rate")
+            line.append("-" if rate is None else f"{rate:.2f}")
         line.append(str(n) if n else "-")
         rows.append(line)
     return header, rows

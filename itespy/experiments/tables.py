@@ -37,6 +37,9 @@ METRICS = {
 # ITES-code-facts.md, "Accuracy of the authors' code". Errors in mm do not compare across data sets; a
 # fraction of the flat pose on the same test split does (the paper's ITES-T is 85.6 / 163.3 = 0.52 of flat).
 PAPER_FLAT_H36M = {"MPJPE": 163.3, "P-MPJPE": 106.7}
+# The same error without the depth mirror (each row's record keeps it beside the paper's protocol, as kit_nomirror,
+# with the share of poses whose mirror scored better, mirror_rate): how much a number rests on the mirror.
+UNFLIPPED_PROTOCOLS = {"MPJPE": "mpjpe_scaled", "P-MPJPE": "p_mpjpe"}
 
 # ----------------------------------------------------------------------------------------------------
 # Rows and tables

@@ -131,7 +131,7 @@ def run_row(table_id: str, row_id: str, profile: str = "smoke", data: str = "syn
             "variant": variant, "data": spec or data, "user_data": data, "test_data": test_data,
             "overrides": overrides, "code_version": code_version(), "device": device, "threads": cfg.threads,
             "jobs": [], "note": row.note}
-    values, extra = {}, {}
+    values, extra, mirror = {}, {}, {}
     if spec is None:
         status, base["note"] = "skipped", reason
     elif t.kind == "cost":
@@ -156,6 +156,7 @@ def run_row(table_id: str, row_id: str, profile: str = "smoke", data: str = "syn
         for m in t.metrics:
             values[m] = evaluated[ex.METRICS[m].protocol]["mean"]
         extra = {"frames": evaluated.get("frames"), "device": metrics.get("device", device)}
+        mirror = mirror_fields(evaluated)
     seconds = time.time() - t0
     records = []
     for m in t.metrics:
@@ -163,11 +164,21 @@ def run_row(table_id: str, row_id: str, profile: str = "smoke", data: str = "syn
         records.append({**base, "metric": m, "protocol": ex.METRICS[m].protocol, "unit": ex.METRICS[m].unit,
                         "kit": kit, "paper": paper,
                         "delta": None if kit is None or paper is None else kit - paper,
-                        "status": status, "time": utc_now(), "seconds": seconds, **extra})
+                        "status": status, "time": utc_now(), "seconds": seconds, **extra, **mirror.get(m, {})})
     if path is not None:
         atomic_write_json(path, {"key": key, "force_token": force_token, "records": records})
         path.with_name(f"seed{seed}.error.json").unlink(missing_ok=True)
     return records
+
+
+def mirror_fields(evaluated: dict) -> dict:
+    """{metric: {'kit_nomirror', 'mirror_rate'}} from an evaluation: the error without the depth mirror and the
+    share of poses whose mirror scored better (empty for metrics the evaluation has no such numbers for)."""
+    out = {}
+    for m, protocol in ex.UNFLIPPED_PROTOCOLS.items():
+        if protocol in evaluated and "mirror_rate" in evaluated:
+            out[m] = {"kit_nomirror": evaluated[protocol]["mean"], "mirror_rate": evaluated["mirror_rate"]}
+    return out
 
 
 def error_records(table_id: str, row_id: str, seed: int, profile: str, data: str, exc: BaseException,

@@ -104,6 +104,9 @@ def test_a_page_renders_offline(tmp_path):
     assert 'href="07_chapter.html"' in index and "07 · A chapter" in index and "<math" in index
     assert manifest["chapters"][0]["plotly_figures"] == 2 and manifest["chapters"][0]["widgets"] == 1
     assert json.loads((site / "book.json").read_text())["format"] == "itespy-book/1"
+    assert 'href="glossary.html"' in index  # the reading aids
+    glossary = (site / "glossary.html").read_text()
+    assert "<table>" in glossary and "Reading order" in glossary and 'href="index.html"' in glossary
 
 
 def test_a_failed_chapter_says_so(tmp_path):

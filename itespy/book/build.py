@@ -13,12 +13,13 @@ from .. import __version__
 from ..io import atomic_write_json, atomic_write_text, utc_now
 from ..reproduce.jobs import code_version
 from .chapters import execute_chapters
-from .render import (chapter_summary, chapter_title, make_exporter, render_chapter, render_index, site_notebook,
-                     write_static)
+from .render import (chapter_summary, chapter_title, make_exporter, render_chapter, render_index,
+                     render_markdown_page, site_notebook, write_static)
 
 BOOK_TITLE = "ITES, the course"
 MANIFEST_FORMAT = "itespy-book/1"
 DATA_NOTE = "data: this chapter's own sample (it takes no DATA parameter)"
+READING_AIDS = {"glossary.html": ("docs/glossary.md", "Glossary of the notation, and a reading order of the related work")}
 
 
 def _figures_text(book: dict) -> str:
@@ -76,6 +77,12 @@ def render_site(records: list, out, command: str = "python -m itespy book", log=
                "data": first.get("data"), "itespy": __version__, "code_version": code_version(),
                "repository": os.environ.get("GITHUB_REPOSITORY", ""),
                "failed": [c["stem"] for c in chapters if c["status"] != "ok"]}
+    from ..reproduce.paths import REPO
+    context["reading_aids"] = []
+    for page, (source, title) in READING_AIDS.items():
+        if (REPO / source).exists():
+            atomic_write_text(out / page, render_markdown_page(REPO / source, title))
+            context["reading_aids"].append({"href": page, "title": title})
     atomic_write_text(out / "index.html", render_index(context))
     manifest = {"format": MANIFEST_FORMAT, **{k: v for k, v in context.items() if k != "book_title"},
                 "title": BOOK_TITLE}

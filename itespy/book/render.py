@@ -261,3 +261,16 @@ def render_index(context: dict) -> str:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True,
                              trim_blocks=True, lstrip_blocks=True)
     return env.get_template("index.html.j2").render(**context)
+
+
+def render_markdown_page(source: Path, title: str) -> str:
+    """A page of the book from a Markdown file of the repository (the glossary): the same style, a link back
+    to the contents, no scripts."""
+    import mistune
+    body = mistune.create_markdown(plugins=["table"])(Path(source).read_text())
+    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            f"<title>{html.escape(title)}</title>\n<link rel=\"stylesheet\" href=\"static/jupyterlab.css\">\n"
+            "<link rel=\"stylesheet\" href=\"static/book.css\">\n</head>\n"
+            "<body class=\"jp-Notebook book-index\" data-jp-theme-light=\"true\" data-jp-theme-name=\"JupyterLab Light\">\n"
+            "<main class=\"jp-RenderedHTMLCommon\">\n<p><a href=\"index.html\">← contents</a></p>\n"
+            f"{body}</main>\n</body>\n</html>\n")

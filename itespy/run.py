@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .config import STAGES, STUDENT_FIELDS, Config, config_key
+from .config import RUN_FIELDS, STAGES, STUDENT_FIELDS, Config, config_key
 from .data.validation import validation_split
 from .evaluate import canonical_spread, evaluate_model
 from .io import atomic_write_json, read_json
@@ -186,8 +186,9 @@ def _same(saved: dict, cfg: Config, stage: str = "both") -> bool:
 
 
 def _ignored(stage: str) -> set:
-    """Fields that do not tell two runs of ``stage`` apart in one folder."""
-    return {"device"} | (set(STUDENT_FIELDS) if stage == "teacher" else set())
+    """Fields that do not tell two runs of ``stage`` apart in one folder: the same rule as the folder's key
+    (:func:`config_key` ignores :data:`RUN_FIELDS`), plus the student's fields for a teacher-only folder."""
+    return set(RUN_FIELDS) | (set(STUDENT_FIELDS) if stage == "teacher" else set())
 
 
 def _meta(splits) -> dict:

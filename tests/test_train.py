@@ -108,6 +108,8 @@ def test_finished_run_is_not_overwritten_and_resume_returns_it(trained, splits):
         run_experiment(CFG, out, splits=splits, progress=False)
     again = run_experiment(CFG, out, splits=splits, resume=True, progress=False)
     assert again == metrics
+    # the folder's rule is its key's: a field that does not change the result (RUN_FIELDS) is the same run
+    assert run_experiment(CFG.replace(eval_batch_size=7), out, splits=splits, resume=True, progress=False) == metrics
 
 
 def test_resume_continues_from_the_last_epoch_and_matches_an_uninterrupted_run(tmp_path, splits):

@@ -3,7 +3,6 @@
 atomically. Imports nothing from the rest of the kit, so every data module may import it."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -54,16 +53,13 @@ def check_array(arr, where: str, shape: tuple, *, finite: bool = True) -> np.nda
 
 
 def atomic_save_npz(path, **arrays) -> None:
-    """np.savez to a temp file in the same folder, then os.replace (no half-written caches)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    """np.savez through :func:`itespy.io.atomic_write_bytes` (temp file, fsync, os.replace): no half-written
+    caches, as every file the kit writes."""
+    import io
+
+    from ..io import atomic_write_bytes
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    atomic_write_bytes(path, buffer.getvalue())
 
 

@@ -2,7 +2,6 @@
 lengths; and a figure of sample skeletons."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -70,16 +69,8 @@ def format_summary(info: dict) -> str:
 
 
 def _atomic_savefig(fig, path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
-    try:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    from ..io import atomic_savefig
+    return atomic_savefig(fig, path, dpi=110, bbox_inches="tight")
 
 
 def _bone_colour(p, c):

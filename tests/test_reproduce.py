@@ -243,3 +243,19 @@ def test_code_version_ignores_comments_and_docstrings_but_not_code():
     base = 'def f(x):\n    """Doc."""\n    return x + 1  # add one\n'
     assert _code_only(base) == _code_only('def f(x):\n    """Other words."""\n    # a comment\n    return x + 1\n')
     assert _code_only(base) != _code_only('def f(x):\n    """Doc."""\n    return x + 2\n')
+
+
+def test_a_row_whose_files_are_missing_is_skipped_before_training(tmp_path):
+    from itespy.data.h36m import FILE_2D, FILE_3D
+    from itespy.reproduce.rows import row_data_here
+    from itespy.reproduce.runner import _check_inputs
+    (tmp_path / FILE_3D).write_bytes(b"")  # only existence is checked here: nothing is loaded
+    (tmp_path / FILE_2D["gt"]).write_bytes(b"")
+    data = f"h36m:{tmp_path}"
+    assert row_data_here(ex.TABLES["T1"].row("ites_t_gt"), data) == (data, "")
+    spec, reason = row_data_here(ex.TABLES["T1"].row("ites_t_img"), data)  # no CPN file: skipped, one reason
+    assert spec is None and FILE_2D["cpn"] in reason and "cannot run here" in reason
+    assert not rp.row_trains("T1", "ites_t_img", data) and rp.row_trains("T1", "ites_t_gt", data)
+    _check_inputs("smoke", "paper", {}, data, None, "cpu")  # the GT files are there
+    with pytest.raises(FileNotFoundError, match=FILE_2D["cpn"]):  # asking for CPN input without its file
+        _check_inputs("smoke", "paper", {}, f"h36m-cpn:{tmp_path}", None, "cpu")

@@ -124,6 +124,23 @@ def test_scheduling_loop_retries_then_reports_and_skips_dependents(tmp_path):
     assert any("resubmitting" in line for line in lines)
 
 
+def test_a_failure_no_retry_can_fix_is_reported_at_once(tmp_path):
+    from itespy.data import DataNotFoundError
+    from itespy.reproduce.backends import NO_RETRY, unfixable
+
+    class MissingData(FakeBackend):
+        def poll(self, tid):
+            self.running.discard(tid)
+            return "failed", NO_RETRY + "DataNotFoundError: data_2d_h36m_cpn_ft_h36m_dbb.npz not found"
+
+    backend = MissingData({})
+    results = sch.run_tasks([sch.Task("teacher-img", [("T1", "ites_t_img", 0)], teacher_of=("T1", "ites_t_img", 0))],
+                            backend, tmp_path / "state.json", retries=2, poll=0, log=lambda *_: None, progress=False)
+    assert backend.submitted == ["teacher-img"] and results["teacher-img"][0] == "failed"  # once, not three times
+    assert unfixable(DataNotFoundError("x")) and unfixable(FileNotFoundError("x")) and not unfixable(RuntimeError("x"))
+    assert unfixable("Traceback ...\nitespy.data.errors.DataError: bad file") and not unfixable("CUDA out of memory")
+
+
 def test_parallel_workers_give_the_serial_results(tmp_path):
     # one torch thread in the serial run's notebook kernels and in each worker: the same float sums
     serial = rp.reproduce(profile="smoke", only="T3,T8", device="cpu", out=tmp_path / "serial", overrides=TINY,

@@ -9,9 +9,9 @@ DATA specs: ``synthetic`` | ``mocap:PATH.npz`` | ``bvh:DIR`` | ``h36m:DIR`` | ``
 ``3dhp:DIR`` (test only: :func:`load_test_set`). See docs/data.md.
 """
 from .errors import DataError, DataNotFoundError
-from .load import load_splits, load_test_set
+from .load import load_splits, load_test_set, missing_files
 from .poseset import PoseSet, RawSplit, build_poseset, concatenate, even_subsample_index
 from .spec import KNOWN_SOURCES, SPEC_PREFIXES, parse_spec
 
 __all__ = ["PoseSet", "RawSplit", "build_poseset", "concatenate", "even_subsample_index", "KNOWN_SOURCES",
-           "SPEC_PREFIXES", "DataError", "DataNotFoundError", "load_splits", "load_test_set", "parse_spec"]
+           "SPEC_PREFIXES", "DataError", "DataNotFoundError", "load_splits", "load_test_set", "missing_files", "parse_spec"]

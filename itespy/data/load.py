@@ -97,3 +97,20 @@ def load_test_set(spec: str, scale: float | None = None, *, seed: int = 0, max_t
     ps = build_poseset(test, scale=float(scale), name=f"{source}/test", spec=spec, split="test")
     ps.meta["scale_source"] = scale_source
     return ps
+
+
+def missing_files(spec: str) -> str:
+    """Why ``spec`` cannot be loaded for lack of its files ('' when they are there, or nothing is read from
+    disk): what a run checks before it trains, so a row that cannot run is skipped with one reason instead of
+    failing (and being retried) after its first hours."""
+    from pathlib import Path
+
+    from .h36m import FILE_2D, FILE_3D
+    source, path = parse_spec(spec)
+    if path is None:
+        return ""
+    root = Path(path)
+    need = {"mocap": [root], "bvh": [root], "3dhp": [root], "h36m": [root / FILE_3D, root / FILE_2D["gt"]],
+            "h36m-cpn": [root / FILE_3D, root / FILE_2D["cpn"]]}.get(source, [root])
+    missing = [str(n) for n in need if not n.exists()]
+    return (f"{spec}: {', '.join(missing)} not found (docs/data.md says which files go where)" if missing else "")

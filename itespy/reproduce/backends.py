@@ -12,6 +12,18 @@ from .locks import _pid_alive
 from .tasks import Task, execute_task
 
 
+# A failure that a retry would only repeat (its data is missing or bad): reported at once, not resubmitted.
+NO_RETRY = "not retried (the same input would fail again): "
+UNFIXABLE = ("DataError", "DataNotFoundError", "FileNotFoundError", "CheckpointError")
+
+
+def unfixable(exc) -> bool:
+    """Whether a task's exception (or, from a Slurm job, its text) is one no retry can fix."""
+    if isinstance(exc, BaseException):
+        return any(b.__name__ in UNFIXABLE for b in type(exc).__mro__)
+    return any(f"{name}:" in str(exc) for name in UNFIXABLE)
+
+
 def _init_worker(gpu_queue, threads: int, code_version: str) -> None:
     os.environ["ITESPY_CODE_VERSION"] = code_version
     if gpu_queue is not None:
@@ -92,7 +104,7 @@ class LocalBackend:
                 self.pool.shutdown(wait=False, cancel_futures=True)
                 self.pool = None
             return "failed", f"a worker process died ({exc})"
-        return "failed", f"{type(exc).__name__}: {exc}"
+        return "failed", (NO_RETRY if unfixable(exc) else "") + f"{type(exc).__name__}: {exc}"
 
     def job_id(self, handle):
         return None
@@ -200,7 +212,8 @@ class SubmititBackend:
             return "failed", f"job {job.job_id} ended without a result: {_first_lines(str(err))}"
         if exc is None:
             return "ok", job.result()
-        return "failed", f"job {job.job_id}: {_first_lines(str(exc), last=True)} (log: {job.paths.stderr})"
+        text = _first_lines(str(exc), last=True)
+        return "failed", (NO_RETRY if unfixable(text) else "") + f"job {job.job_id}: {text} (log: {job.paths.stderr})"
 
     def close(self, abort: bool = False):
         pass  # jobs outlive the runner on purpose: the next run collects them

@@ -118,7 +118,7 @@ def run_row(table_id: str, row_id: str, profile: str = "smoke", data: str = "syn
     row = t.row(row_id)
     overrides = dict(overrides or {})
     test_data = test_data or None
-    spec, reason = ex.row_data(row, data)
+    spec, reason = row_data_here(row, data)
     cfg = ex.row_config(t.id, row.id, profile, data, seed, device, variant, overrides)
     key = row_key(t.id, row.id, cfg, test_data)
     path = None if rows_dir is None else _row_file(rows_dir, t.id, row.id, seed)
@@ -261,7 +261,19 @@ def same_model_rows(rows, tables, profile, data, device="auto", variant="paper",
 def row_trains(table_id: str, row_id: str, data: str) -> bool:
     """Whether a row trains a model (False for cost rows and rows skipped for lack of data)."""
     t = ex.get_table(table_id)
-    return t.kind != "cost" and ex.row_data(t.row(row_id), data)[0] is not None
+    return t.kind != "cost" and row_data_here(t.row(row_id), data)[0] is not None
+
+
+def row_data_here(row, data: str) -> tuple:
+    """:func:`ex.row_data`, and also ``(None, reason)`` when the files that spec needs are not on this machine
+    (an IMG row given h36m:DIR without the CPN file): skipped before anything trains, never retried."""
+    from ..data import missing_files
+    spec, reason = ex.row_data(row, data)
+    if spec is not None:
+        missing = missing_files(spec)
+        if missing:
+            return None, f"{row.label} cannot run here: {missing}"
+    return spec, reason
 
 
 def _uncomputed_records(rows_dir, table_id, row_id, seed, profile, data, variant, overrides, test_data) -> list:

@@ -26,6 +26,7 @@ SEED_PASSES = 3  # rounds of "add seeds to every row of a close claim" per run
 
 def _check_inputs(profile, variant, overrides, data, test_data, device):
     """Fail before any notebook runs on a bad override, DATA spec, missing data folder or device."""
+    from ..data import missing_files
     from ..data.spec import parse_spec
     from ..devices import resolve_device
     make_config(profile, variant, **{**overrides, "data": data})
@@ -35,6 +36,9 @@ def _check_inputs(profile, variant, overrides, data, test_data, device):
         source, path = parse_spec(spec)
         if path is not None and not Path(path).exists():
             raise FileNotFoundError(f"{what} {spec!r}: {path} does not exist (see docs/data.md)")
+        missing = missing_files(spec)
+        if missing:
+            raise FileNotFoundError(f"{what} {missing}")
     if test_data and parse_spec(test_data)[0] != "3dhp":
         raise ValueError(f"--test-data {test_data!r}: expected 3dhp:DIR (MPI-INF-3DHP, Table 2)")
     resolve_device(device)

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from ..io import atomic_write_json, utc_now
-from .backends import LocalBackend, SubmititBackend
+from .backends import NO_RETRY, LocalBackend, SubmititBackend
 from .jobs import code_version
 from .rows import _row_file, error_records
 from .tasks import Task, execute_task, plan, plan_text, row_settings  # noqa: F401 -- re-exported
@@ -102,7 +102,7 @@ def run_tasks(tasks: list, backend, state_path: Path, retries: int = DEFAULT_RET
                         f"({message['device']})")
                     for line in message["lines"]:
                         log(f"  {line}")
-                elif attempts[tid] <= retries:
+                elif attempts[tid] <= retries and not message.startswith(NO_RETRY):
                     log(f"{task.label}: failed (attempt {attempts[tid]} of {retries + 1}), resubmitting: {message}")
                     save(tid, status="retrying", message=message)
                 else:

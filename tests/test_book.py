@@ -147,3 +147,15 @@ def test_sized_norm_bars_convert():  # Eq. 2, 3, 6, 7 write \big\lVert ... \big\
     from itespy.book.render import mathml, unconverted_tex
     html = mathml(r"\frac1N \big\lVert P(\hat R\,\hat Y^t) - X \big\rVert_F^2 + \Big\| a \Big\|", "block")
     assert not unconverted_tex(html) and html.count("\u2016") == 4
+
+
+def test_a_solution_is_folded_on_the_page():
+    from itespy.book.render import SOLUTION_SUMMARY, fold_solutions
+    exercise = nbformat.v4.new_markdown_cell("**1 · Predict.** What is 6 × 7?")
+    solution = nbformat.v4.new_code_cell("answer = 6 * 7\nprint(answer)", metadata={"tags": ["solution"]},
+                                         outputs=[nbformat.v4.new_output("stream", text="42\n")])
+    folded = fold_solutions([exercise, solution])
+    assert [c.cell_type for c in folded] == ["markdown", "markdown", "code"]
+    assert folded[1].source.startswith('<details class="book-solution"><summary>' + SOLUTION_SUMMARY)
+    assert "answer = 6 * 7" in folded[1].source and folded[2].source == ""  # the code only inside the fold
+    assert folded[2].outputs[0]["text"] == "42\n" and folded[2].metadata["tags"] == ["solution-output"]

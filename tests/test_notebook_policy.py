@@ -109,3 +109,18 @@ def test_strip_keeps_only_check_outputs():
     assert [o.output_type for o in clean.cells[1].outputs] == ["stream", "display_data"]
     assert clean.cells[1].outputs[1].data == {"text/plain": "2"}
     assert "widgets" not in clean.metadata and clean.metadata.kernelspec.name == "python3"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
+def test_solutions_are_folded_and_follow_an_exercise(notebook):
+    """An exercise's solution (tag ``solution``) keeps its source hidden in JupyterLab until opened, and comes
+    after a markdown cell that states an exercise (nbval runs it, so a broken solution fails CI)."""
+    nb = nbformat.read(notebook, as_version=4)
+    seen_exercise = False
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and "Exercise" in cell.source:
+            seen_exercise = True
+        if "solution" in cell.metadata.get("tags", []):
+            assert cell.cell_type == "code" and seen_exercise, f"{notebook.name}: a solution before any exercise"
+            assert cell.metadata.get("jupyter", {}).get("source_hidden") is True, f"{notebook.name}: solution not folded"
+            assert cell.source.startswith("# NBVAL_CHECK_OUTPUT"), f"{notebook.name}: a solution whose check nbval skips"

@@ -28,6 +28,7 @@ from pathlib import Path
 import nbformat
 
 CHECK_MARKER = "# NBVAL_CHECK_OUTPUT"
+SOLUTION_TAG = "solution"  # an exercise's worked solution: source hidden in JupyterLab and folded in the book
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 MAX_BYTES = 200 * 1024
 PLAIN_MIME = "text/plain"
@@ -79,6 +80,8 @@ def strip(nb):
     for cell in nb.cells:
         for key in _RUN_METADATA:
             cell.metadata.pop(key, None)
+        if SOLUTION_TAG in cell.metadata.get("tags", []):  # a solution stays folded until the learner opens it
+            cell.metadata["jupyter"] = {"source_hidden": True}
         if cell.cell_type != "code":
             continue
         ordinal += 1

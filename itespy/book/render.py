@@ -125,6 +125,30 @@ def widget_parts(state: dict, model_id: str) -> tuple:
     return figures, controls
 
 
+SOLUTION_TAG = "solution"
+SOLUTION_SUMMARY = "Solution (click to show)"
+
+
+def fold_solutions(cells: list) -> list:
+    """Each code cell tagged ``solution`` becomes a folded ``<details>`` block with its source (closed until
+    the reader opens it), followed by the cell's outputs alone: the page gives no answer away at a glance."""
+    out = []
+    for cell in cells:
+        if cell.cell_type == "code" and SOLUTION_TAG in cell.metadata.get("tags", []):
+            code = html.escape(cell.source)
+            out.append(nbformat.v4.new_markdown_cell(
+                f'<details class="book-solution"><summary>{SOLUTION_SUMMARY}</summary>\n\n'
+                f'<pre><code class="language-python">{code}</code></pre>\n\n</details>'))
+            if cell.get("outputs"):
+                shown = nbformat.from_dict(json.loads(json.dumps(cell)))
+                shown.source = ""
+                shown.metadata["tags"] = ["solution-output"]  # book.css hides its (empty) input area
+                out.append(shown)
+            continue
+        out.append(cell)
+    return out
+
+
 class BookPreprocessor(Preprocessor):
     """Plotly JSON → plotly divs; widget views → note + link + their saved figures; widget state dropped.
     Reads ``resources['book']`` (``notebook_href``, ``notebook_name``, ``stem``) and sets ``resources['book']['plotly']``
@@ -135,6 +159,8 @@ class BookPreprocessor(Preprocessor):
         self._state = nb.metadata.get("widgets", {}).get(WIDGET_STATE_MIME, {}).get("state", {})
         self._n = 0
         book["widgets"] = 0
+        nb.cells = fold_solutions(nb.cells)
+        book["solutions"] = sum(1 for c in nb.cells if c.cell_type == "markdown" and SOLUTION_SUMMARY in c.source)
         nb, resources = super().preprocess(nb, resources)
         nb.metadata.pop("widgets", None)
         book["figures"] = self._n

@@ -174,24 +174,32 @@ def test_parallel_workers_give_the_serial_results(tmp_path):
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "parallel").rglob("metrics.json")} == mtimes
 
 
-def test_failing_rows_are_retried_then_reported_by_row(tmp_path):
-    settings = _settings(tmp_path, data="mocap:/no/such/file.npz")
+def test_failing_rows_are_reported_by_row_and_bad_data_is_not_retried(tmp_path):
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not an npz file")  # present (so the rows are planned) but unreadable: a DataError in the job
+    data = f"mocap:{bad}"
+    settings = _settings(tmp_path, data=data)
     lines = []
     results = sch.run_rows([("T7", "resfc", 0), ("T8", "both", 0)], settings, "local", jobs=2, retries=1,
                            log=lines.append, progress=False)
     assert {s for s, _ in results.values()} == {"failed"}
-    assert sum("resubmitting" in line for line in lines) == 1  # the teacher, once; the student never ran
+    assert not any("resubmitting" in line for line in lines)  # the same file would fail again: not retried
     for table, row in (("T7", "resfc"), ("T8", "both")):
         stored = json.loads((tmp_path / "rows" / table / row / "seed0.error.json").read_text())["records"]
-        assert stored[0]["status"] == "error" and "/no/such/file.npz" in stored[0]["note"]
+        assert stored[0]["status"] == "error" and "bad.npz" in stored[0]["note"]
         assert stored[0]["executor"] == "local"
     teacher_note = json.loads((tmp_path / "rows" / "T7" / "resfc" / "seed0.error.json").read_text())
-    assert "after 2 attempt(s)" in teacher_note["records"][0]["note"]
+    assert "not retried" in teacher_note["records"][0]["note"] and "after 1 attempt(s)" in teacher_note["records"][0]["note"]
     # the notebooks' collection step reports the stored error instead of training on the spot
-    recs = rp.run_table("T8", profile="smoke", data="mocap:/no/such/file.npz", device="cpu", out_dir=tmp_path,
+    recs = rp.run_table("T8", profile="smoke", data=data, device="cpu", out_dir=tmp_path,
                         overrides=TINY, rows=["both"], log=None, compute=False)
     assert recs[0]["status"] == "error" and "needs teacher-" in recs[0]["note"]
     assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").glob("*/metrics.json"))
+
+
+def test_rows_whose_data_file_is_missing_are_not_planned(tmp_path):
+    settings = _settings(tmp_path, data="mocap:/no/such/file.npz")
+    assert sch.plan([("T7", "resfc", 0), ("T8", "both", 0)], settings) == []  # skipped with a reason, never trained
 
 
 def test_workers_are_pinned_one_per_gpu():

@@ -390,8 +390,13 @@ def test_a_preempted_slurm_job_is_requeued_with_the_same_call(tmp_path):
 
 
 def test_plan_option_prints_the_trainings_and_trains_nothing(tmp_path, capsys):
+    from itespy.data.h36m import FILE_2D, FILE_3D
+    h36m = tmp_path / "h36m"
+    h36m.mkdir()
+    for name in (FILE_3D, *FILE_2D.values()):  # present: a row whose files are missing is not planned
+        (h36m / name).write_bytes(b"")
     out = tmp_path / "out"
-    assert rp.main(["--profile", "paper", "--data", "h36m:/data/h36m", "--out", str(out), "--plan"]) == 0
+    assert rp.main(["--profile", "paper", "--data", f"h36m:{h36m}", "--out", str(out), "--plan"]) == 0
     text = capsys.readouterr().out
     assert text.startswith("28 training(s) for 37 row(s), in priority order:")
     lines = text.splitlines()[1:]

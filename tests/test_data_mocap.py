@@ -156,6 +156,15 @@ def test_small_npz_split_by_style_and_augmentation(tmp_path):
     assert np.abs(other["train"].poses_3d - s["train"].poses_3d).max() > 1.0
 
 
+def test_camera_height_option_raises_the_virtual_cameras(tmp_path):
+    p = _write_npz(tmp_path / "ok.npz", n_clips=6, clip_len=12)
+    raw = mocap.mocap_raw_splits(p, seed=3, camera_height_mm=(3000.0, 4000.0))
+    heights = [cam["centre_mm"][2] for cam in raw["train"].meta["cameras"]]
+    assert all(3000.0 <= h <= 4000.0 for h in heights), heights
+    default = mocap.mocap_raw_splits(p, seed=3)
+    assert all(1000.0 <= cam["centre_mm"][2] <= 1800.0 for cam in default["train"].meta["cameras"])
+
+
 # ------------------------------------------------------------------------------------------ augmentation
 def test_rescale_bones_keeps_directions():
     d = generate(n_subjects=2, clips_per_subject=2, clip_len=10, seed=0)

@@ -189,8 +189,11 @@ def split_clips(clip_names, clip_actor, test_styles=DEFAULT_TEST_STYLES) -> np.n
 
 def mocap_raw_splits_from_arrays(data: dict, *, seed: int = 0, views: int = 1, augment_bones: bool = True,
                                  test_styles=DEFAULT_TEST_STYLES, min_clip_frames: int = 1,
-                                 source: str = "mocap") -> dict:
-    """Validated npz-format arrays -> {'train': RawSplit, 'test': RawSplit} seen through a virtual rig."""
+                                 source: str = "mocap", camera_height_mm=None) -> dict:
+    """Validated npz-format arrays -> {'train': RawSplit, 'test': RawSplit} seen through a virtual rig.
+
+    ``camera_height_mm``: (low, high) range of the virtual cameras' heights (default the H36M-like rig's
+    1.0-1.8 m), for experiments on how the view's elevation affects the depth sign."""
     from .cameras import make_virtual_rig, view_through_rig
     from .poseset import RawSplit
 
@@ -202,7 +205,7 @@ def mocap_raw_splits_from_arrays(data: dict, *, seed: int = 0, views: int = 1, a
                         f"fewer than the {min_clip_frames} needed ({len(short)} such clips)")
     is_test_clip = split_clips(data["clip_names"], data["clip_actor"], test_styles)
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 4111]))
-    rig = make_virtual_rig(rng)
+    rig = make_virtual_rig(rng) if camera_height_mm is None else make_virtual_rig(rng, height_mm=tuple(camera_height_mm))
     meta = {"source": source, "origin": str(where), "fps": data.get("fps"), "seed": seed, "views": views,
             "cameras": [c.to_dict() for c in rig], "split_rule": "by clip style",
             "test_styles": sorted(set(data["clip_actor"][is_test_clip].tolist())),

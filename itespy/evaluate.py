@@ -12,8 +12,7 @@ import numpy as np
 import torch
 
 from .geometry import root_centre
-from .metrics import (PROTOCOLS, depth_flip, evaluate_protocol, flip_best, joint_errors, mirror_rate, mpjpe_scaled,
-                      procrustes_align)
+from .metrics import PROTOCOLS, depth_flip, evaluate_protocol, joint_errors, mirror_chosen, procrustes_align
 from .inference import predict
 
 DEFAULT_PROTOCOLS = ("mpjpe_scaled_flip", "p_mpjpe_flip", "n_mpjpe", "mpjpe_scaled", "p_mpjpe", "pck150", "auc")
@@ -53,9 +52,9 @@ def evaluate_predictions(pred, poseset, protocols=DEFAULT_PROTOCOLS) -> dict:
     if unknown:
         raise ValueError(f"protocol(s) {unknown}: expected names from {PROTOCOLS}")
     out = {name: evaluate_protocol(name, pred, poseset.poses_3d, poseset.actions) for name in protocols}
-    flipped_better = mpjpe_scaled(pred, poseset.poses_3d) > flip_best(mpjpe_scaled, pred, poseset.poses_3d)
+    flipped_better = mirror_chosen(pred, poseset.poses_3d)
     out["per_joint_mpjpe_scaled_flip"] = _per_joint(pred, poseset.poses_3d, flipped_better).tolist()
-    out["mirror_rate"] = mirror_rate(pred, poseset.poses_3d)  # how often the _flip protocols used the mirror
+    out["mirror_rate"] = float(flipped_better.mean())  # how often the _flip protocols used the mirror
     out["frames"] = int(len(poseset))
     return out
 

@@ -118,13 +118,18 @@ def flip_best(metric, pred, gt) -> np.ndarray:
     return np.minimum(metric(pred, gt), metric(depth_flip(pred), gt))
 
 
-def mirror_rate(pred, gt, metric=None) -> float:
-    """The share of samples whose depth mirror scores strictly better than the prediction itself under
-    ``metric`` (default :func:`mpjpe_scaled`): how often :func:`flip_best` uses the mirror. About 0.5 for a
-    model whose depth sign is a coin toss; 0 for the flat pose, which is its own mirror."""
+def mirror_chosen(pred, gt, metric=None) -> np.ndarray:
+    """Per sample, whether its depth mirror scores strictly better than the prediction itself under ``metric``
+    (default :func:`mpjpe_scaled`), i.e. whether :func:`flip_best` uses the mirror. A tie (the flat pose, its
+    own mirror) is not a mirror choice."""
     metric = metric or mpjpe_scaled
-    own, mirrored = metric(pred, gt), metric(depth_flip(pred), gt)
-    return float((mirrored < own - MIRROR_TIE_MM).mean())  # a tie (the flat pose) is not a mirror choice
+    return metric(depth_flip(pred), gt) < metric(pred, gt) - MIRROR_TIE_MM
+
+
+def mirror_rate(pred, gt, metric=None) -> float:
+    """The share of samples whose mirror is chosen (:func:`mirror_chosen`): about 0.5 for a model whose depth
+    sign is a coin toss; 0 for the flat pose."""
+    return float(mirror_chosen(pred, gt, metric).mean())
 
 
 def pck(pred, gt, threshold_mm: float = PCK_THRESHOLD_MM, scale_align: bool = True) -> float:

@@ -108,8 +108,7 @@ def aggregate(records) -> dict:
         measured = [r for r in recs if r.get("kit") is not None and r.get("status", "ok") == "ok"]
         values = [r["kit"] for r in measured]
         n = len(values)
-        mean = sum(values) / n if n else None
-        std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else (0.0 if n else None)
+        mean, std = _mean_std(values)
         last = recs[-1]
         extra = {}
         for field in ("kit_nomirror", "mirror_rate"):  # means over the seeds that recorded them
@@ -245,10 +244,16 @@ def on_common_seeds(values: dict, refs, metric: str) -> tuple:
     return out, common, dropped
 
 
-def _cell_on(cell: dict, vals: list, seeds: list) -> dict:
+def _mean_std(vals: list) -> tuple:
+    """Mean and sample standard deviation (ddof=1; 0 for one value; None, None for none)."""
     n = len(vals)
     mean = sum(vals) / n if n else None
-    std = math.sqrt(sum((v - mean) ** 2 for v in vals) / (n - 1)) if n > 1 else (0.0 if n else None)
+    return mean, (math.sqrt(sum((v - mean) ** 2 for v in vals) / (n - 1)) if n > 1 else (0.0 if n else None))
+
+
+def _cell_on(cell: dict, vals: list, seeds: list) -> dict:
+    n = len(vals)
+    mean, std = _mean_std(vals)
     return {**cell, "mean": mean, "std": std, "n": n, "values": vals, "seeds": seeds,
             "status": cell["status"] if n else "missing"}
 

@@ -21,11 +21,11 @@ WHY = {
           "and the size of its depths, so how bad it gets depends on how long it trains and which checkpoint "
           "is kept. 'No REC' is the comparison that tests L_REC itself: what the equivariance cycle adds "
           "to distillation from the same teacher.",
-    "C3": "The student can only beat its teacher where L_REC improves on the depths it distils, which needs "
-          "the teacher's depth signs to be mostly right. On Bandai they are; on the kit's synthetic generator "
-          "(held-out subjects) the teacher settled mostly on the mirror world and its student did not beat "
-          "it (docs/paper_vs_code.md, 'Long teacher runs'). T3's full model and REP + RIC teacher are these "
-          "same two models, so the pair is checked once.",
+    "C3": "The student can only beat its teacher where L_REC improves on the depths it distils. On Bandai it "
+          "does, under the paper's protocol, although the depth sign of both is a coin toss there (mirror rate "
+          "about 0.5: the report's mirror columns, chapter 02b); on the kit's synthetic generator (held-out "
+          "subjects) the student did not beat its teacher (docs/paper_vs_code.md, 'Long teacher runs'). T3's "
+          "full model and REP + RIC teacher are these same two models, so the pair is checked once.",
     "C4": "As C3, in P-MPJPE: after the Procrustes alignment only the shape is scored, so a student that "
           "smooths the teacher's depths can win in one metric and not the other.",
     "C5": "Without MPI-INF-3DHP data (`--test-data 3dhp:DIR`) the kit computes Table 2 on the training "

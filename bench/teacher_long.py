@@ -6,6 +6,8 @@ validation rule) on a DATA spec and records, every ``--eval-every`` steps, on th
 
 * MPJPE / P-MPJPE with the depth mirror (the paper's protocol) and without it (``*_nomirror``),
 * ``mirror``: the share of poses whose depth mirror scores better (MPJPE after scale calibration),
+* ``wrong_handed``: the share of predictions that are mirror-image bodies (:func:`itespy.skeleton.body_handedness`
+  below 0; the ground truth has none),
 * ``depth_ratio``: std of the root-relative depth over std of the root-relative x, y of the prediction
   (scale-free; the ground truth's ratio is printed as ``gt_depth_ratio``); the flat pose has 0,
 * teacher only: the canonical pose's spread across inputs and its scale (mean root distance, model units),
@@ -34,6 +36,7 @@ from itespy.inference import predict, teacher_depth_labels
 from itespy.io import atomic_write_json
 from itespy.metrics import depth_flip, mpjpe_scaled, p_mpjpe
 from itespy.models import build_student, build_teacher
+from itespy.skeleton import body_handedness
 from itespy.train import epoch_generator, make_optimizer, student_loss, teacher_loss
 
 
@@ -61,7 +64,8 @@ def pose_scores(pred, gt) -> dict:
     p, pf = p_mpjpe(pred, gt), p_mpjpe(depth_flip(pred), gt)
     return {"mpjpe": float(np.minimum(m, mf).mean()), "p_mpjpe": float(np.minimum(p, pf).mean()),
             "mpjpe_nomirror": float(m.mean()), "p_mpjpe_nomirror": float(p.mean()),
-            "mirror": float((mf < m).mean()), "depth_ratio": depth_ratio(pred)}
+            "mirror": float((mf < m).mean()), "depth_ratio": depth_ratio(pred),
+            "wrong_handed": float((body_handedness(pred) < 0).mean())}
 
 
 @torch.no_grad()

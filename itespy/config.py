@@ -32,7 +32,7 @@ INT_FIELDS = ("stride", "num_atoms", "teacher_hidden", "teacher_bottleneck", "te
               "root_align_epochs", "seed", "eval_batch_size", "threads", "val_every")
 OPTIONAL_INT_FIELDS = ("max_train", "max_test")
 BOOL_FIELDS = ("use_rep", "use_ric", "use_kd", "use_rec", "dictionary_bias", "extra_bottleneck", "reference_init")
-FLOAT_FIELDS = ("lambda_rep", "lambda_ric", "lambda_kd", "lambda_rec", "lambda_canon", "lr", "momentum",
+FLOAT_FIELDS = ("lambda_rep", "lambda_ric", "lambda_kd", "lambda_rec", "lambda_canon", "lambda_hand", "lr", "momentum",
                 "weight_decay", "lr_decay")
 
 
@@ -69,6 +69,7 @@ class Config:
     lambda_kd: float = 5.0
     lambda_rec: float = 1.0
     lambda_canon: float = 1.0  # C3DPO-style teacher only
+    lambda_hand: float = 0.0  # the kit's handedness prior on the teacher (not in the paper; 0 = off)
     cycle_copies: int = 4  # random rotations drawn per pose in each cycle
     # optimisation (paper: SGD, lr 1e-3, 40 + 30 epochs)
     teacher_epochs: int = 40

@@ -12,7 +12,8 @@ import numpy as np
 import torch
 
 from .geometry import root_centre
-from .metrics import PROTOCOLS, depth_flip, evaluate_protocol, joint_errors, mirror_chosen, procrustes_align
+from .metrics import (PROTOCOLS, depth_flip, evaluate_protocol, joint_errors, mirror_chosen, procrustes_align,
+                      wrong_handed_rate)
 from .inference import predict
 
 DEFAULT_PROTOCOLS = ("mpjpe_scaled_flip", "p_mpjpe_flip", "n_mpjpe", "mpjpe_scaled", "p_mpjpe", "pck150", "auc")
@@ -55,6 +56,7 @@ def evaluate_predictions(pred, poseset, protocols=DEFAULT_PROTOCOLS) -> dict:
     flipped_better = mirror_chosen(pred, poseset.poses_3d)
     out["per_joint_mpjpe_scaled_flip"] = _per_joint(pred, poseset.poses_3d, flipped_better).tolist()
     out["mirror_rate"] = float(flipped_better.mean())  # how often the _flip protocols used the mirror
+    out["wrong_handed_rate"] = wrong_handed_rate(pred)  # mirror-image bodies among the predictions
     out["frames"] = int(len(poseset))
     return out
 

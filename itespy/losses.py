@@ -1,4 +1,5 @@
-"""The four training losses of ITES (paper Eq. 2, 3, 6, 7) and C3DPO's canonicalisation loss (Table 4).
+"""The four training losses of ITES (paper Eq. 2, 3, 6, 7), C3DPO's canonicalisation loss (Table 4) and the
+kit's handedness prior (not in the paper; off unless ``lambda_hand`` > 0).
 
 All poses are in model units (root at depth t = 5 for projection); 2D inputs are model-space 2D.
 ``norm="squared"`` is the paper's (1/N)·‖·‖²_F, averaged over the batch; ``norm="euclidean"`` is the
@@ -14,6 +15,7 @@ from typing import Callable
 
 import torch
 
+from .skeleton import body_handedness
 from .geometry import (perspective_project, random_axis_angle_rotations, random_rotations,
                        random_vertical_rotations, root_centre, rotate)
 
@@ -60,6 +62,25 @@ def cycle_rotations(n_poses: int, copies: int, kind: str, generator: torch.Gener
         raise ValueError("cycle rotation 'upright' needs the teacher's view rotation R̂ (view=...)")
     turn = sample_rotations(n_poses * copies, "vertical", generator, like)
     return turn @ view.detach().repeat_interleave(copies, dim=0)
+
+
+# Handedness a pose must reach before the prior stops pushing: 99 % of Bandai poses are above 0.25 (median 0.62),
+# so the hinge leaves real bodies alone and acts on mirror-image ones (below 0).
+HANDEDNESS_MARGIN = 0.2
+
+
+def handedness_loss(pose_3d: torch.Tensor, margin: float = HANDEDNESS_MARGIN) -> torch.Tensor:
+    """The kit's handedness prior (not in the paper): mean over the batch of max(0, margin − h(pose)), with h
+    the cosine of :func:`itespy.skeleton.body_handedness` (positive for a real body, negative for its depth
+    mirror).
+
+    Why it exists: every ITES loss is unchanged when one pose's depths are mirrored (the 2D is the same, and
+    a low-rank dictionary holds mirror-image bodies as easily as real ones), so nothing in Eq. 2-7 says which
+    of the two a teacher should output. On Bandai, whose virtual cameras see the body from every side, the
+    tutorial teacher answers with one fixed sign of the body's turn for every input and is right half the
+    time (mirror rate 0.5, docs/paper_vs_code.md). This hinge tells it that a body looks where its nose
+    points."""
+    return torch.relu(margin - body_handedness(pose_3d)).mean()
 
 
 def rotation_invariance_loss(teacher: Callable, canonical: torch.Tensor, copies: int = 4,

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .skeleton import check_joint_count
+from .skeleton import body_handedness, check_joint_count
 
 PCK_THRESHOLD_MM = 150.0
 AUC_THRESHOLDS_MM = np.linspace(0.0, 150.0, 31)  # 5 mm steps, MPI-INF-3DHP convention
@@ -130,6 +130,13 @@ def mirror_rate(pred, gt, metric=None) -> float:
     """The share of samples whose mirror is chosen (:func:`mirror_chosen`): about 0.5 for a model whose depth
     sign is a coin toss; 0 for the flat pose."""
     return float(mirror_chosen(pred, gt, metric).mean())
+
+
+def wrong_handed_rate(pred) -> float:
+    """The share of predictions that are mirror-image bodies (:func:`itespy.skeleton.body_handedness` below 0;
+    no real pose is). Needs no ground truth. A model whose depth sign is a coin toss has about 0.5, as its
+    mirror rate; the flat pose has no handedness and counts as right (0)."""
+    return float((body_handedness(_centre(np.asarray(pred, np.float64))) < 0).mean())
 
 
 def pck(pred, gt, threshold_mm: float = PCK_THRESHOLD_MM, scale_align: bool = True) -> float:

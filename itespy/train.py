@@ -18,7 +18,7 @@ from .checkpoints import CheckpointError, _check_config_match, _latest_epoch_sta
 from .config import Config
 from .devices import resolve_device, torch_threads
 from .inference import check_keypoints_2d, teacher_depth_labels
-from .losses import (canonicalisation_loss, knowledge_distillation_loss, reprojection_loss,
+from .losses import (canonicalisation_loss, handedness_loss, knowledge_distillation_loss, reprojection_loss,
                      rotation_equivariance_loss, rotation_invariance_loss)
 from .models import build_student, build_teacher
 # Names notebooks and scripts imported from here before checkpoints, devices and inference had modules of
@@ -68,6 +68,8 @@ def teacher_loss(cfg: Config, teacher, batch_2d, generator, epoch: int) -> dict:
         terms["canon"] = (cfg.lambda_canon, canonicalisation_loss(
             teacher, out["canonical"], cfg.cycle_copies, cfg.ric_rotation, generator, cfg.loss_norm,
             view=out["rotation"]))
+    if cfg.lambda_hand > 0:
+        terms["hand"] = (cfg.lambda_hand, handedness_loss(out["pose_3d"]))
     return _weighted(terms)
 
 

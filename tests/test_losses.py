@@ -102,3 +102,31 @@ def test_upright_cycle_turns_the_pose_about_the_vertical_in_its_input_view():
                                            view=out["rotation"])
     loss.backward()
     assert torch.isfinite(loss) and teacher.pose_dictionary.weight.grad is not None
+
+
+def test_handedness_loss_acts_on_mirror_image_bodies_only():
+    from itespy.skeleton import body_handedness
+    poses = torch.randn(200, 17, 3, generator=torch.Generator().manual_seed(1)) * 0.3
+    h = body_handedness(poses)
+    poses = poses[h.abs() > losses.HANDEDNESS_MARGIN]  # clearly handed, one way or the other
+    h = h[h.abs() > losses.HANDEDNESS_MARGIN]
+    assert len(poses) > 20
+    right_handed = torch.where((h > 0)[:, None, None], poses, poses * torch.tensor([1., 1., -1.]))
+    assert losses.handedness_loss(right_handed) == 0  # real bodies beyond the margin are left alone
+    mirrored = right_handed * torch.tensor([1., 1., -1.])  # their depth mirrors: same 2D, mirror-image bodies
+    assert torch.allclose(geometry.orthographic_project(mirrored), geometry.orthographic_project(right_handed))
+    loss = losses.handedness_loss(mirrored)
+    assert loss > losses.HANDEDNESS_MARGIN  # every pose pays at least the margin
+    mirrored = mirrored.clone().requires_grad_(True)
+    losses.handedness_loss(mirrored).backward()
+    assert mirrored.grad.abs().sum() > 0
+
+
+def test_teacher_loss_adds_the_handedness_term_only_when_asked():
+    from itespy.train import teacher_loss
+    kp = geometry.perspective_project(POSE)
+    teacher = build_teacher(make_config(profile="smoke"))
+    off = teacher_loss(make_config(profile="smoke"), teacher, kp, torch.Generator().manual_seed(0), 0)
+    on = teacher_loss(make_config(profile="smoke", lambda_hand=1.0), teacher, kp, torch.Generator().manual_seed(0), 0)
+    assert "hand" not in off and on["hand"] >= 0
+    assert torch.isclose(on["total"], off["total"] + on["hand"])

@@ -88,3 +88,14 @@ def test_degenerate_and_bad_inputs():
         metrics.mpjpe(np.full_like(gt, np.nan), gt)
     with pytest.raises(ValueError, match="17"):
         metrics.mpjpe(np.zeros((2, 16, 3)), np.zeros((2, 16, 3)))
+
+
+def test_wrong_handed_rate_counts_mirror_image_bodies(bandai_dir):
+    from itespy.evaluate import flat_pose
+    gt = np.load(bandai_dir / "bandai_h36m17.npz")["positions"][::200].astype(np.float64)
+    assert metrics.wrong_handed_rate(gt) < 0.01
+    assert metrics.wrong_handed_rate(metrics.depth_flip(gt)) > 0.99
+    half = gt.copy()
+    half[::2] = metrics.depth_flip(gt[::2]) + gt[::2, :1]
+    assert abs(metrics.wrong_handed_rate(half) - 0.5) < 0.02
+    assert metrics.wrong_handed_rate(flat_pose(gt[..., :2] / 1000)) == 0  # no depth, no handedness

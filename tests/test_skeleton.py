@@ -35,3 +35,16 @@ def test_bone_lengths_and_mirror_keep_lengths_of_mirrored_sides():
 def test_wrong_joint_count_names_the_input():
     with pytest.raises(ValueError, match="poses.*17"):
         skeleton.bone_lengths(np.zeros((16, 3)))
+
+
+def test_body_handedness_is_positive_for_real_bodies_and_flips_with_the_depth_mirror(bandai_dir):
+    import torch
+    poses = np.load(bandai_dir / "bandai_h36m17.npz")["positions"][::50].astype(np.float64)
+    h = skeleton.body_handedness(poses)
+    assert h.shape == (len(poses),) and np.all(np.abs(h) <= 1 + 1e-9)
+    assert (h > 0).mean() > 0.99 and np.median(h) > 0.4  # a body looks where its nose points
+    mirrored = poses * np.array([1.0, -1.0, 1.0])  # any reflection gives the mirror-image body
+    assert np.allclose(skeleton.body_handedness(mirrored), -h)
+    turned = poses @ np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]).T  # a proper rotation keeps it
+    assert np.allclose(skeleton.body_handedness(turned), h)
+    assert torch.allclose(skeleton.body_handedness(torch.tensor(poses[:5])), torch.tensor(h[:5]))

@@ -16,6 +16,8 @@ from itespy.config import make_config
 from itespy.run import run_experiment
 
 PROTOCOLS = ("mpjpe_scaled_flip", "p_mpjpe_flip", "mpjpe_scaled")
+RECIPE_FIELDS = ("ric_rotation", "teacher_epochs", "lambda_hand", "student_epochs")  # what the profile chose
+RATES = ("mirror_rate", "wrong_handed_rate")  # the depth sign: how often the mirror wins, mirror-image bodies
 
 
 def main(argv=None):
@@ -30,8 +32,11 @@ def main(argv=None):
     cfg = make_config(a.profile, data=a.data, **overrides)
     t0 = time.time()
     metrics = run_experiment(cfg, a.out, stage="both", progress=False)
-    result = {"profile": a.profile, "data": a.data, "overrides": overrides, "seconds": round(time.time() - t0),
-              **{model: {k: round(metrics[model][k]["mean"], 1) for k in PROTOCOLS} for model in ("teacher", "student")}}
+    result = {"profile": a.profile, "data": a.data, "overrides": overrides,
+              "recipe": {k: getattr(cfg, k) for k in RECIPE_FIELDS}, "seconds": round(time.time() - t0),
+              **{model: {**{k: round(metrics[model][k]["mean"], 1) for k in PROTOCOLS},
+                         **{k: round(metrics[model][k], 3) for k in RATES if k in metrics[model]}}
+                 for model in ("teacher", "student")}}
     print(json.dumps(result), flush=True)
     if a.append:
         with Path(a.append).open("a") as f:

@@ -172,12 +172,15 @@ def run_row(table_id: str, row_id: str, profile: str = "smoke", data: str = "syn
 
 
 def mirror_fields(evaluated: dict) -> dict:
-    """{metric: {'kit_nomirror', 'mirror_rate'}} from an evaluation: the error without the depth mirror and the
-    share of poses whose mirror scored better (empty for metrics the evaluation has no such numbers for)."""
+    """{metric: {'kit_nomirror', 'mirror_rate'[, 'wrong_handed_rate']}} from an evaluation: the error without the
+    depth mirror, the share of poses whose mirror scored better and the share of mirror-image bodies among the
+    predictions (empty for metrics the evaluation has no such numbers for)."""
     out = {}
     for m, protocol in ex.UNFLIPPED_PROTOCOLS.items():
         if protocol in evaluated and "mirror_rate" in evaluated:
             out[m] = {"kit_nomirror": evaluated[protocol]["mean"], "mirror_rate": evaluated["mirror_rate"]}
+            if "wrong_handed_rate" in evaluated:
+                out[m]["wrong_handed_rate"] = evaluated["wrong_handed_rate"]
     return out
 
 

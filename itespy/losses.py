@@ -69,18 +69,24 @@ def cycle_rotations(n_poses: int, copies: int, kind: str, generator: torch.Gener
 HANDEDNESS_MARGIN = 0.2
 
 
-def handedness_loss(pose_3d: torch.Tensor, margin: float = HANDEDNESS_MARGIN) -> torch.Tensor:
+def handedness_loss(pose_3d: torch.Tensor, lifted_3d: torch.Tensor | None = None,
+                    margin: float = HANDEDNESS_MARGIN) -> torch.Tensor:
     """The kit's handedness prior (not in the paper): mean over the batch of max(0, margin − h(pose)), with h
     the cosine of :func:`itespy.skeleton.body_handedness` (positive for a real body, negative for its depth
-    mirror).
+    mirror), on the teacher's R̂ Ŷt and, when given, also on its lifted pose (the input 2D with R̂ Ŷt's depth).
 
     Why it exists: every ITES loss is unchanged when one pose's depths are mirrored (the 2D is the same, and
     a low-rank dictionary holds mirror-image bodies as easily as real ones), so nothing in Eq. 2-7 says which
     of the two a teacher should output. On Bandai, whose virtual cameras see the body from every side, the
     tutorial teacher answers with one fixed sign of the body's turn for every input and is right half the
     time (mirror rate 0.5, docs/paper_vs_code.md). This hinge tells it that a body looks where its nose
-    points."""
-    return torch.relu(margin - body_handedness(pose_3d)).mean()
+    points. Why both poses: on R̂ Ŷt alone a teacher can pass by moving the nose off its 2D position (a small
+    reprojection cost), on the lifted pose alone by moving the nose's depth; a mirror-image body can dodge
+    both only by doing both."""
+    loss = torch.relu(margin - body_handedness(pose_3d)).mean()
+    if lifted_3d is not None:
+        loss = loss + torch.relu(margin - body_handedness(lifted_3d)).mean()
+    return loss
 
 
 def rotation_invariance_loss(teacher: Callable, canonical: torch.Tensor, copies: int = 4,

@@ -69,7 +69,7 @@ def teacher_loss(cfg: Config, teacher, batch_2d, generator, epoch: int) -> dict:
             teacher, out["canonical"], cfg.cycle_copies, cfg.ric_rotation, generator, cfg.loss_norm,
             view=out["rotation"]))
     if cfg.lambda_hand > 0:
-        terms["hand"] = (cfg.lambda_hand, handedness_loss(out["pose_3d"]))
+        terms["hand"] = (cfg.lambda_hand, handedness_loss(out["pose_3d"], out["lifted_3d"]))
     return _weighted(terms)
 
 

@@ -130,3 +130,14 @@ def test_teacher_loss_adds_the_handedness_term_only_when_asked():
     on = teacher_loss(make_config(profile="smoke", lambda_hand=1.0), teacher, kp, torch.Generator().manual_seed(0), 0)
     assert "hand" not in off and on["hand"] >= 0
     assert torch.isclose(on["total"], off["total"] + on["hand"])
+
+
+def test_handedness_loss_on_the_lifted_pose_adds_a_second_hinge():
+    from itespy.skeleton import body_handedness
+    poses = torch.randn(200, 17, 3, generator=torch.Generator().manual_seed(2)) * 0.3
+    h = body_handedness(poses)
+    real = torch.where((h > 0)[:, None, None], poses, poses * torch.tensor([1., 1., -1.]))[h.abs() > 0.5]
+    mirror = real * torch.tensor([1., 1., -1.])
+    assert losses.handedness_loss(real, real) == 0
+    alone = losses.handedness_loss(real)
+    assert losses.handedness_loss(real, mirror) > alone + losses.HANDEDNESS_MARGIN  # the lifted pose pays too

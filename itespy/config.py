@@ -216,10 +216,11 @@ SHORT_PROFILE_TRAINING = dict(optimizer="sgd", lr=1e-3, momentum=0.9, weight_dec
 # at 76.0. At tutorial scale (3 seeds) ITES-T 66.2 ± 1.2 mm, ITES-TS 62.5 ± 1.5, against 72.8 ± 0.7 / 65.0 ± 1.9 with
 # the uniform cycle for 2 epochs. The smoke profile keeps the uniform cycle: its ~190 steps are before the upright
 # cycle's gain shows (synthetic, seed 0: ITES-T 94.9 mm upright vs 79.5 uniform).
-# The handedness prior (lambda_hand = 1, losses.handedness_loss; not in the paper) since 2026-12-06: without it the
-# teacher turned every body the same way and its depth sign was right for half the views (mirror rate 0.5); with it
-# (seed 0) ITES-T 55.3 / 37.3 mm, mirror rate 0.02, ITES-TS 55.8 / 43.2 (docs/paper_vs_code.md, "Why the sign was a
-# coin toss"). The student no longer beats this teacher at tutorial scale.
+# The handedness prior (lambda_hand = 1, losses.handedness_loss on R̂ Ŷt and the lifted pose; not in the paper)
+# since 2026-12-06: without it the teacher turned every body the same way and its depth sign was right for half
+# the views (mirror rate 0.5); with it the teacher learns the signs (mirror rate 0.01-0.04) and scores 55-57 / 37-38
+# mm instead of 65-68 / 46-47 (docs/paper_vs_code.md, "Why the sign was a coin toss"). The student no longer beats
+# this teacher at tutorial scale.
 TUTORIAL_TEACHER = dict(ric_rotation="upright", teacher_epochs=6, lambda_hand=1.0)
 PROFILE_SETTINGS = {
     "smoke": dict(max_train=8192, max_test=1024, teacher_epochs=3, student_epochs=3, val_every=32,

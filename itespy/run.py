@@ -1,7 +1,7 @@
 """One experiment end to end: data -> stage 1 teacher -> stage 2 student -> evaluation -> files.
 
 ``run_experiment`` is what ``python -m itespy train`` and every notebook call. Outputs in ``out_dir``:
-config.json, run_info.json, teacher.pt, student.pt, history.json, metrics.json (see itespy.train).
+config.json, run_info.json, teacher.pt, student.pt, history_teacher.json, history_student.json, metrics.json (see itespy.train).
 A finished run directory is never overwritten: rerunning returns its stored metrics (``resume``) or
 refuses with a clear message."""
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""Two-stage training (paper Sec. 3.4): stage 1 the teacher (L_t = λREP·L_REP + λRIC·L_RIC), stage 2 the
-student with the teacher frozen (L_s = λKD·L_KD + λREC·L_REC).
+"""Two-stage training (paper Sec. 3.4): stage 1 the teacher (L_t = λREP·L_REP + λRIC·L_RIC, plus the kit's
+handedness prior λ_hand·L_hand when ``lambda_hand`` > 0, not in the paper), stage 2 the student with the teacher frozen (L_s = λKD·L_KD + λREC·L_REC).
 
 A run directory holds ``config.json``, ``teacher.pt`` / ``student.pt`` (final weights), per-epoch
-checkpoints (:mod:`itespy.checkpoints`), ``history.json`` (losses and validation checks),
+checkpoints (:mod:`itespy.checkpoints`), ``history_teacher.json`` / ``history_student.json`` (losses and validation checks),
 ``metrics.json`` and ``run_info.json`` (seed, versions, device; :mod:`itespy.devices`). Each epoch draws
 its shuffling and cycle rotations from a generator seeded by (seed, stage, epoch), so a run resumed after a crash gives the same numbers as one that never stopped.
 """
@@ -21,10 +21,6 @@ from .inference import check_keypoints_2d, teacher_depth_labels
 from .losses import (canonicalisation_loss, handedness_loss, knowledge_distillation_loss, reprojection_loss,
                      rotation_equivariance_loss, rotation_invariance_loss)
 from .models import build_student, build_teacher
-# Names notebooks and scripts imported from here before checkpoints, devices and inference had modules of
-# their own: they keep working.
-from .checkpoints import load_model, save_model  # noqa: E402,F401
-from .inference import predict  # noqa: E402,F401
 
 STAGE_SEED_OFFSET = {"teacher": 1, "student": 2}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .data.errors import check_array
 from .skeleton import NUM_JOINTS
 
 
@@ -28,21 +29,16 @@ def predict(model, keypoints_2d: np.ndarray, device, batch_size: int = 1024) -> 
 
 
 def check_keypoints_2d(keypoints_2d, where: str, min_poses: int = 1) -> np.ndarray:
-    """Model-space 2D inputs must be a finite (N, 17, 2) array with N >= ``min_poses``; returns it as float32."""
+    """Model-space 2D inputs must be a finite (N, 17, 2) array of numbers with N >= ``min_poses``; returns it as
+    float32. Shape and finiteness: :func:`itespy.data.errors.check_array` (a DataError, which is a ValueError)."""
     a = np.asarray(keypoints_2d.detach().cpu() if isinstance(keypoints_2d, torch.Tensor) else keypoints_2d)
-    if a.ndim != 3 or a.shape[1:] != (NUM_JOINTS, 2):
-        raise ValueError(f"{where}: expected shape (N, {NUM_JOINTS}, 2) (N poses of the 17 H36M joints, 2D), "
-                         f"got {a.shape}")
+    a = check_array(a, where, (None, NUM_JOINTS, 2), finite=False)
     if not np.issubdtype(a.dtype, np.number):
         raise ValueError(f"{where}: expected numbers, got dtype {a.dtype}")
     if len(a) < min_poses:
         raise ValueError(f"{where}: got {len(a)} poses; expected at least {min_poses}"
                          + (" (batch norm needs two poses per training batch)" if min_poses > 1 else ""))
-    bad = ~np.isfinite(a)
-    if bad.any():
-        raise ValueError(f"{where}: contains {int(bad.sum())} NaN/inf values (first at index "
-                         f"{np.argwhere(bad)[0].tolist()}); expected finite numbers")
-    return a.astype(np.float32, copy=False)
+    return check_array(a, where, (None, NUM_JOINTS, 2)).astype(np.float32, copy=False)
 
 
 def teacher_depth_labels(teacher, keypoints_2d, device, batch_size=1024) -> np.ndarray:

@@ -126,14 +126,14 @@ def _run_experiment(cfg: Config, out_dir, stage: str = "both", splits=None, resu
         if resume and (out / "teacher.pt").exists():
             teacher, _ = load_model(out / "teacher.pt", "teacher", device, expected=cfg)
         else:
-            teacher, history = train_teacher(cfg, train_2d, out, resume, progress, validate)
+            teacher, history = train_teacher(cfg, train_2d, out, resume, progress, validate, device)
             save_model(out / "teacher.pt", teacher, cfg, "teacher")
             atomic_write_json(out / "history_teacher.json", history)  # now: a resumed run reloads teacher.pt
     if teacher is not None:
         results["teacher"] = _scored(teacher, splits["test"], device, cfg, out / "history_teacher.json")
 
     if stage in ("student", "both"):
-        student, history = train_student(cfg, train_2d, teacher, out, resume, progress, validate)
+        student, history = train_student(cfg, train_2d, teacher, out, resume, progress, validate, device)
         save_model(out / "student.pt", student, cfg, "student")
         atomic_write_json(out / "history_student.json", history)
         results["student"] = _scored(student, splits["test"], device, cfg, out / "history_student.json")

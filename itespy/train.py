@@ -174,33 +174,40 @@ def _fit(cfg, stage, model, data_2d, labels, run_dir, device, epochs, resume, pr
     return history
 
 
-def train_teacher(cfg: Config, train_2d: np.ndarray, run_dir=None, resume=False, progress=True, validate=None):
-    """Stage 1. Returns (teacher in eval mode, history). ``validate``: see :func:`_fit`."""
-    device = resolve_device(cfg.device)
-    with torch_threads(cfg.threads):
-        torch.manual_seed(cfg.seed)
-        teacher = build_teacher(cfg).to(device)
-        history = _fit(cfg, "teacher", teacher, train_2d, None, run_dir, device, cfg.teacher_epochs, resume,
-                       progress, validate)
+def train_teacher(cfg: Config, train_2d: np.ndarray, run_dir=None, resume=False, progress=True, validate=None,
+                  device=None):
+    """Stage 1. Returns (teacher in eval mode, history). ``validate``: see :func:`_fit`. ``device``: the torch
+    device the caller settled (with ``cfg.threads`` threads, as :func:`itespy.run.run_experiment` does); None
+    makes this call the entry point, which settles both itself."""
+    if device is None:
+        with torch_threads(cfg.threads):
+            return train_teacher(cfg, train_2d, run_dir, resume, progress, validate, resolve_device(cfg.device))
+    torch.manual_seed(cfg.seed)
+    teacher = build_teacher(cfg).to(device)
+    history = _fit(cfg, "teacher", teacher, train_2d, None, run_dir, device, cfg.teacher_epochs, resume,
+                   progress, validate)
     return teacher.eval(), history
 
 
 def train_student(cfg: Config, train_2d: np.ndarray, teacher=None, run_dir=None, resume=False, progress=True,
-                  validate=None):
-    """Stage 2 with the teacher frozen (needed only when L_KD is on). Returns (student, history)."""
-    device = resolve_device(cfg.device)
+                  validate=None, device=None):
+    """Stage 2 with the teacher frozen (needed only when L_KD is on). Returns (student, history). ``device``:
+    as in :func:`train_teacher`."""
+    if device is None:
+        with torch_threads(cfg.threads):
+            return train_student(cfg, train_2d, teacher, run_dir, resume, progress, validate,
+                                 resolve_device(cfg.device))
     labels = None
-    with torch_threads(cfg.threads):
-        if cfg.use_kd:
-            if teacher is None:
-                raise ValueError("train_student: L_KD is on (use_kd=True) but no trained teacher was given.")
-            for p in teacher.parameters():
-                p.requires_grad_(False)
-            labels = teacher_depth_labels(teacher.to(device), train_2d, device, cfg.eval_batch_size)
-        torch.manual_seed(cfg.seed + STAGE_SEED_OFFSET["student"])
-        student = build_student(cfg).to(device)
-        history = _fit(cfg, "student", student, train_2d, labels, run_dir, device, cfg.student_epochs, resume,
-                       progress, validate)
+    if cfg.use_kd:
+        if teacher is None:
+            raise ValueError("train_student: L_KD is on (use_kd=True) but no trained teacher was given.")
+        for p in teacher.parameters():
+            p.requires_grad_(False)
+        labels = teacher_depth_labels(teacher.to(device), train_2d, device, cfg.eval_batch_size)
+    torch.manual_seed(cfg.seed + STAGE_SEED_OFFSET["student"])
+    student = build_student(cfg).to(device)
+    history = _fit(cfg, "student", student, train_2d, labels, run_dir, device, cfg.student_epochs, resume,
+                   progress, validate)
     return student.eval(), history
 
 

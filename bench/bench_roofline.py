@@ -85,13 +85,13 @@ def step_figures(cfg, stage: str, device, steps: int) -> dict:
 
     def count_flops(readable: bool) -> int:
         state = {k: v.clone() for k, v in model.state_dict().items()}
-        fused = [(m, m.fused) for m in model.modules() if hasattr(m, "fused")]
-        for m, _ in fused:
-            m.fused = not readable and m.fused
+        fast = [(m, m.use_fast_path) for m in model.modules() if hasattr(m, "use_fast_path")]
+        for m, _ in fast:
+            m.use_fast_path = not readable and m.use_fast_path
         with FlopCounterMode(display=False) as counter:
             step()
-        for m, was in fused:
-            m.fused = was
+        for m, was in fast:
+            m.use_fast_path = was
         model.load_state_dict(state)
         return counter.get_total_flops()
 

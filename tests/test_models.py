@@ -152,7 +152,7 @@ def _perturbed(model, seed=0):
 
 
 def _forward_backward(model, x, fused):
-    model.fused = fused
+    model.use_fast_path = fused
     model.zero_grad(set_to_none=True)
     out = model(x)
     y = out["depth"] if isinstance(out, dict) else out
@@ -206,9 +206,9 @@ def test_fused_inference_folds_batch_norm_and_follows_weight_changes(graph):
 
     def both():
         with torch.no_grad():
-            model.fused = False
+            model.use_fast_path = False
             ref = model(x)["depth"]
-            model.fused = True
+            model.use_fast_path = True
             return ref, model(x)["depth"]
 
     ref, new = both()
@@ -234,7 +234,7 @@ def test_fused_inference_folds_batch_norm_and_follows_weight_changes(graph):
 def test_forward_hooks_on_layers_still_fire_with_the_fused_path():
     """Notebook 04 records the features entering each block with forward hooks: they must keep firing."""
     student = build_student(make_config("smoke", "paper", student_channels=16, student_blocks=2)).eval()
-    assert student.fused
+    assert student.use_fast_path
     seen = []
     hook = student.blocks[1].conv.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].shape))
     x = 0.1 * torch.randn(3, 17, 2)

@@ -67,7 +67,7 @@ class AGCNTrunk(nn.Module):
         self.blocks = nn.ModuleList(AdaptiveGraphBlock(channels, graph) for _ in range(num_blocks))
         self.out_features = channels * NUM_JOINTS
 
-    fused = True  # forward with models.fused (same function); False: the readable modules
+    use_fast_path = True  # forward with models.fused (same function); False: the readable modules
 
     def forward(self, x):
         if fused.applies(self):

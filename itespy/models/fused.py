@@ -24,11 +24,11 @@ import torch
 
 
 def applies(model) -> bool:
-    """Whether ``model`` (with ``fused = True``) may take the fast path: not while a forward hook is registered
+    """Whether ``model`` (with ``use_fast_path = True``) may take the fast path: not while a forward hook is registered
     on one of its layers, since the fast path never calls the layers and the hook would not fire. (Global
     hooks, which tools such as FlopCounterMode install for every module, do not count: the model itself is
     still called.)"""
-    if not model.fused:
+    if not model.use_fast_path:
         return False
     return not any(m._forward_hooks or m._forward_pre_hooks for m in _layers(model)[1:])
 

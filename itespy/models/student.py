@@ -23,11 +23,12 @@ class _StudentBase(nn.Module):
     """Every student starts by predicting zero depth offsets (a flat pose at distance t): the output
     layer is zero-initialised, which keeps the first cycle losses (Eq. 7) small and training stable.
 
-    ``fused`` (graph students): compute the forward pass with :mod:`itespy.models.fused` (the same function
-    on the same parameters, fewer and larger kernels); ``False`` runs the readable modules as written. While a
-    forward hook is registered on one of the layers, the readable modules run, so the hook sees its layer."""
+    Which forward runs: with ``use_fast_path`` (True by default; graph students) ``depth`` calls
+    :mod:`itespy.models.fused` (the same function on the same parameters, fewer and larger kernels); with
+    ``use_fast_path = False``, or while a forward hook is registered on one of the layers (so the hook sees
+    its layer), the readable modules (``features`` and ``output``) run as written. ``fused.applies`` decides."""
 
-    fused = True
+    use_fast_path = True
 
     def _zero_output(self, layer):
         for p in layer.parameters():

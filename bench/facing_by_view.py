@@ -21,26 +21,18 @@ import numpy as np
 
 from itespy.data import load_splits
 from itespy.evaluate import predicted_poses
-from itespy.geometry import root_centre
 from itespy.io import atomic_write_json
 from itespy.metrics import mirror_chosen
 from itespy.predict.core import load_run
-from itespy.skeleton import L_HIP, R_HIP, THORAX, body_handedness
+from itespy.skeleton import body_handedness
+from itespy.viz import body_heading
 
 BIN_DEG = 30
 
 
-def facing_azimuth(poses) -> np.ndarray:
-    """Degrees in (-180, 180]: the body's forward direction, (Thorax - Hip) x (RHip - LHip), in the camera's
-    x-z plane; 0 = facing the camera (forward along -z), positive = forward turned toward +x."""
-    p = root_centre(np.asarray(poses, np.float64))
-    forward = np.cross(p[:, THORAX], p[:, R_HIP] - p[:, L_HIP])
-    return np.degrees(np.arctan2(forward[:, 0], -forward[:, 2]))
-
-
 def by_view(pred, gt) -> dict:
-    az, az_pred = facing_azimuth(gt), facing_azimuth(pred)
-    mirror, wrong = mirror_chosen(pred, gt), body_handedness(root_centre(np.asarray(pred, np.float64))) < 0
+    az, az_pred = body_heading(gt), body_heading(pred)  # 0 = facing the camera, sign = which way turned
+    mirror, wrong = mirror_chosen(pred, gt), body_handedness(np.asarray(pred, np.float64)) < 0
     bins = []
     for lo in range(-180, 180, BIN_DEG):
         m = (az >= lo) & (az < lo + BIN_DEG)

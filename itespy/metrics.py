@@ -136,7 +136,7 @@ def wrong_handed_rate(pred) -> float:
     """The share of predictions that are mirror-image bodies (:func:`itespy.skeleton.body_handedness` below 0;
     no real pose is). Needs no ground truth. A model whose depth sign is a coin toss has about 0.5, as its
     mirror rate; the flat pose has no handedness and counts as right (0)."""
-    return float((body_handedness(_centre(np.asarray(pred, np.float64))) < 0).mean())
+    return float((body_handedness(np.asarray(pred, np.float64)) < 0).mean())  # differences only: no centring
 
 
 def pck(pred, gt, threshold_mm: float = PCK_THRESHOLD_MM, scale_align: bool = True) -> float:

@@ -54,17 +54,23 @@ def _stack(parts, like):
     return torch.stack(parts, dim=-1)
 
 
+def body_forward_vector(poses):
+    """The direction a body faces, (Thorax − Hip) × (RHip − LHip), not normalised: (..., 17, 3) -> (..., 3)
+    (numpy or torch, as given). For a subject facing the camera (camera frame, y down) it points along −z."""
+    up = poses[..., THORAX, :] - poses[..., 0, :]
+    right = poses[..., R_HIP, :] - poses[..., L_HIP, :]
+    return _cross(up, right)
+
+
 def body_handedness(poses, eps: float = 1e-9):
     """Handedness of 3D poses (..., 17, 3) -> (...,) in [-1, 1] (numpy or torch, as given): the cosine between
-    the body's forward direction, f = (Thorax − Hip) × (RHip − LHip), and the nose's offset from the thorax.
+    the body's forward direction (:func:`body_forward_vector`) and the nose's offset from the thorax.
 
     A real body looks where its nose points, so the value is positive: in all 139,975 Bandai poses 99.9 % are
     above 0.05 and the median is 0.62. A pose mirrored in depth (z -> -z, which the 2D projection cannot tell
     apart) has the same 2D and the opposite sign: a mirror-image person, with its left side where a real body
     has its right. Proper rotations keep the sign, so it reads the same in the camera and canonical frames."""
-    up = poses[..., THORAX, :] - poses[..., 0, :]
-    right = poses[..., R_HIP, :] - poses[..., L_HIP, :]
-    forward = _cross(up, right)
+    forward = body_forward_vector(poses)
     nose = poses[..., NOSE, :] - poses[..., THORAX, :]
     norm = ((forward * forward).sum(-1) * (nose * nose).sum(-1)) ** 0.5
     return (forward * nose).sum(-1) / (norm + eps)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .. import geometry
-from ..skeleton import LEFT_JOINTS, NUM_JOINTS, PARENTS, RIGHT_JOINTS, check_joint_count
+from ..skeleton import LEFT_JOINTS, NUM_JOINTS, PARENTS, RIGHT_JOINTS, body_forward_vector, check_joint_count
 
 SIDE_COLORS = {"left": "#1f77b4", "right": "#d62728", "torso": "#444444"}  # subject's own left/right
 POSE_PALETTE = ("#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")  # extra poses
@@ -164,13 +164,10 @@ def to_ground_truth_scale(pred, gt, flip: bool = True) -> np.ndarray:
 
 
 def body_forward(poses) -> np.ndarray:
-    """Unit vector (N, 3) the body faces (chest normal): across = LHip − RHip, up = Thorax − Hip,
-    forward = across × up. For a subject facing the camera (camera frame, y down) it is (0, 0, −1).
+    """Unit vector (N, 3) the body faces (chest normal): :func:`itespy.skeleton.body_forward_vector`,
+    (Thorax − Hip) × (RHip − LHip), normalised. For a subject facing the camera (camera frame, y down) it is (0, 0, −1).
     Defined by the body alone, so it rotates with the pose: R·pose faces R·forward."""
-    poses = _poses(poses, "poses").reshape(-1, NUM_JOINTS, 3)
-    across = poses[:, 4] - poses[:, 1]  # LHip - RHip
-    up = poses[:, 8] - poses[:, 0]  # Thorax - Hip
-    forward = np.cross(across, up)
+    forward = body_forward_vector(_poses(poses, "poses").reshape(-1, NUM_JOINTS, 3))
     return forward / np.maximum(np.linalg.norm(forward, axis=-1, keepdims=True), 1e-12)
 
 

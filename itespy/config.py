@@ -26,7 +26,7 @@ RUN_FIELDS = ("device", "eval_batch_size", "extra")
 # Fields only stage 2 reads: reset to defaults in a teacher's configuration so every student shares its teacher.
 STUDENT_FIELDS = ("student", "graph", "student_channels", "student_blocks", "use_kd", "use_rec", "lambda_kd",
                   "lambda_rec", "student_epochs", "kd_norm", "rec_rotation", "student_optimizer",
-                  "student_lr_decay_every")
+                  "student_lr_decay_every", "student_weight_decay", "rec_copies")
 INT_FIELDS = ("stride", "num_atoms", "teacher_hidden", "teacher_bottleneck", "teacher_blocks", "student_channels",
               "student_blocks", "cycle_copies", "teacher_epochs", "student_epochs", "batch_size", "lr_decay_every",
               "root_align_epochs", "seed", "eval_batch_size", "threads", "val_every")
@@ -71,6 +71,7 @@ class Config:
     lambda_canon: float = 1.0  # C3DPO-style teacher only
     lambda_hand: float = 0.0  # the kit's handedness prior on the teacher (not in the paper; 0 = off)
     cycle_copies: int = 4  # random rotations drawn per pose in each cycle
+    rec_copies: int | None = None  # rotations per pose in the student's cycle (Eq. 7); None: as cycle_copies
     # optimisation (paper: SGD, lr 1e-3, 40 + 30 epochs)
     teacher_epochs: int = 40
     student_epochs: int = 30
@@ -83,6 +84,7 @@ class Config:
     lr_decay_every: int = 0  # epochs; 0 = constant learning rate
     lr_decay: float = 0.5
     student_lr_decay_every: int | None = None  # stage 2's decay period in epochs; None: as lr_decay_every
+    student_weight_decay: float | None = None  # stage 2's weight decay; None: as weight_decay
     # reference-code behaviours (set by variant="reference")
     dictionary_bias: bool = False
     extra_bottleneck: bool = False
@@ -124,6 +126,14 @@ class Config:
                                                             and self.student_lr_decay_every >= 0):
             raise ValueError(f"config.student_lr_decay_every: expected a number of epochs >= 0 or None (as "
                              f"lr_decay_every), got {self.student_lr_decay_every!r}")
+        if self.rec_copies is not None and not (_is_int(self.rec_copies) and self.rec_copies >= 1):
+            raise ValueError(f"config.rec_copies: expected a positive integer or None (as cycle_copies), "
+                             f"got {self.rec_copies!r}")
+        if self.student_weight_decay is not None and (
+                isinstance(self.student_weight_decay, bool) or not isinstance(self.student_weight_decay, numbers.Real)
+                or not math.isfinite(self.student_weight_decay) or self.student_weight_decay < 0):
+            raise ValueError(f"config.student_weight_decay: expected a finite number >= 0 or None (as "
+                             f"weight_decay), got {self.student_weight_decay!r}")
         for name in ("teacher_epochs", "student_epochs", "lr_decay_every", "root_align_epochs", "val_every"):
             if getattr(self, name) < 0:
                 raise ValueError(f"config.{name}: expected a number of epochs >= 0, got {getattr(self, name)}")

@@ -37,12 +37,16 @@ def _batches(n: int, batch_size: int, generator: torch.Generator):
 
 def make_optimizer(cfg: Config, model, stage: str = "teacher"):
     """The stage's optimiser (``cfg.optimizer``; stage 2 uses ``cfg.student_optimizer`` unless "same") and its
-    step decay (every ``cfg.lr_decay_every`` epochs; stage 2 every ``cfg.student_lr_decay_every`` if set)."""
+    step decay (every ``cfg.lr_decay_every`` epochs; stage 2 every ``cfg.student_lr_decay_every`` if set); stage 2's
+    weight decay is ``cfg.student_weight_decay`` if set, else ``cfg.weight_decay``."""
     name = cfg.optimizer if stage == "teacher" or cfg.student_optimizer == "same" else cfg.student_optimizer
+    decay = cfg.weight_decay
+    if stage == "student" and cfg.student_weight_decay is not None:
+        decay = cfg.student_weight_decay
     if name == "adam":
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=decay)
     else:
-        opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=decay)
     every = cfg.lr_decay_every
     if stage == "student" and cfg.student_lr_decay_every is not None:
         every = cfg.student_lr_decay_every
@@ -76,8 +80,9 @@ def student_loss(cfg: Config, student, batch_2d, teacher_depth, generator) -> di
     if cfg.use_kd:
         terms["kd"] = (cfg.lambda_kd, knowledge_distillation_loss(out["depth"], teacher_depth, cfg.kd_norm))
     if cfg.use_rec:
+        copies = cfg.cycle_copies if cfg.rec_copies is None else cfg.rec_copies
         terms["rec"] = (cfg.lambda_rec, rotation_equivariance_loss(
-            student, out["pose_3d"], cfg.cycle_copies, cfg.rec_rotation, generator, cfg.loss_norm))
+            student, out["pose_3d"], copies, cfg.rec_rotation, generator, cfg.loss_norm))
     return _weighted(terms)
 
 

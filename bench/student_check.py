@@ -1,0 +1,78 @@
+"""Students trained from one fixed, already trained teacher, one recipe per line (issue "ITES keeps learning",
+item 2: what makes the student better than its teacher). Scores teacher and students on the profile's test
+split and, for mocap data, on the same test clips without bone-length augmentation (the bodies as captured).
+
+    python bench/student_check.py runs/tutorial2/cache/teacher-5410a91e9110c490 /tmp/students \\
+        '{}' '{"student_epochs": 6, "student_lr_decay_every": 2}' \\
+        --append bench/results/long/student_checks.jsonl
+
+Each recipe is a JSON object of config overrides on the teacher run's own configuration (its data, seed and
+profile); every student is its own run directory under OUT."""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import time
+from pathlib import Path
+
+from itespy.checkpoints import load_model
+from itespy.config import STUDENT_FIELDS, make_config
+from itespy.data.load import load_splits, load_test_set
+from itespy.data.spec import parse_spec
+from itespy.evaluate import evaluate_model
+from itespy.io import read_json
+from itespy.run import run_experiment
+
+PROTOCOLS = ("mpjpe_scaled_flip", "p_mpjpe_flip", "mpjpe_scaled")
+
+
+def _scores(model, test_set, teacher_output="lifted") -> dict:
+    m = evaluate_model(model, test_set, teacher_output=teacher_output)
+    return {**{k: round(m[k]["mean"], 1) for k in PROTOCOLS}, "mirror_rate": round(m.get("mirror_rate", -1), 3)}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("teacher_dir", help="a run directory holding teacher.pt and config.json")
+    p.add_argument("out", help="folder for the student runs (one sub-folder per recipe)")
+    p.add_argument("recipes", nargs="+", help="config overrides, one JSON object per student")
+    p.add_argument("--append", help="JSON-lines file to append each result to")
+    a = p.parse_args(argv)
+    teacher_dir = Path(a.teacher_dir)
+    saved = read_json(teacher_dir / "config.json")  # a teacher's folder holds the student fields' defaults:
+    base = make_config(saved["profile"], saved["variant"]).replace(  # take them from its profile instead
+        **{k: v for k, v in saved.items() if k not in STUDENT_FIELDS})
+    sizes = dict(seed=base.seed, max_train=base.max_train, max_test=base.max_test, stride=base.stride)
+    splits = load_splits(base.data, **sizes)
+    tests = {"test": splits["test"]}
+    if parse_spec(base.data)[0] == "mocap":  # the same clips as captured, normalised as the training split
+        tests["test_unaugmented"] = load_test_set(base.data, splits["train"].meta["scale"], seed=base.seed,
+                                                  max_test=base.max_test, stride=base.stride,
+                                                  augment_bones=False)
+    teacher, _ = load_model(teacher_dir / "teacher.pt", "teacher")
+    teacher_scores = {name: _scores(teacher, t, base.teacher_output) for name, t in tests.items()}
+    print(json.dumps({"teacher": str(teacher_dir), **teacher_scores}), flush=True)
+    for text in a.recipes:
+        overrides = json.loads(text)
+        cfg = base.replace(**overrides).validate()
+        out = Path(a.out) / hashlib.sha1(f"{teacher_dir.resolve()}|{json.dumps(overrides, sort_keys=True)}"
+                                         .encode()).hexdigest()[:12]
+        t0 = time.time()
+        run_experiment(cfg, out, stage="student", splits=splits, resume=True, progress=False,
+                       teacher_dir=teacher_dir)
+        student, _ = load_model(out / "student.pt", "student")
+        kept = read_json(out / "history_student.json")[-1].get("kept", {})
+        result = {"teacher_dir": str(teacher_dir), "seed": base.seed, "overrides": overrides,
+                  "student_recipe": {k: getattr(cfg, k) for k in STUDENT_FIELDS},
+                  "seconds": round(time.time() - t0), "kept_step": kept.get("best_step"),
+                  "teacher": teacher_scores,
+                  "student": {name: _scores(student, t) for name, t in tests.items()}}
+        print(json.dumps(result), flush=True)
+        if a.append:
+            with Path(a.append).open("a") as f:
+                f.write(json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    main()

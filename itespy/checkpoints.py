@@ -21,8 +21,35 @@ TEACHER_MODEL_FIELDS = ("variant", "teacher", "teacher_trunk", "num_atoms", "tea
 MODEL_FIELDS = TEACHER_MODEL_FIELDS + ("student", "graph", "student_channels", "student_blocks")
 
 
+# Shipped (pretrained) checkpoints store their large weight matrices as int8 with one float32 scale per row
+# (symmetric: w ~ q * scale, |q| <= 127); every other tensor is kept as it is. Loading restores float32.
+INT8_ROWS = "int8-rows"
+INT8_LEVELS = 127
+INT8_MIN_ELEMENTS = 4096  # smaller tensors (biases, norms, graph masks of few joints) stay float32
+
+
 class CheckpointError(RuntimeError):
     """A checkpoint that cannot be read or does not match the configuration."""
+
+
+def compress_state_dict(state_dict: dict) -> dict:
+    """int8 per-row copies of the float matrices with at least INT8_MIN_ELEMENTS entries (about 4x smaller)."""
+    out = {}
+    for name, t in state_dict.items():
+        if t.is_floating_point() and t.dim() >= 2 and t.numel() >= INT8_MIN_ELEMENTS:
+            rows = t.detach().float().reshape(t.shape[0], -1)
+            scale = rows.abs().amax(dim=1).clamp_min(torch.finfo(torch.float32).tiny) / INT8_LEVELS
+            q = torch.round(rows / scale[:, None]).clamp(-INT8_LEVELS, INT8_LEVELS).to(torch.int8)
+            out[name] = {"q": q.reshape(t.shape), "scale": scale}
+        else:
+            out[name] = t.detach().clone()
+    return out
+
+
+def decompress_state_dict(state_dict: dict) -> dict:
+    """The float32 state dict of :func:`compress_state_dict`'s output."""
+    return {name: (v["q"].float() * v["scale"].reshape(-1, *([1] * (v["q"].dim() - 1))) if isinstance(v, dict)
+                   else v) for name, v in state_dict.items()}
 
 
 def _save_epoch(run_dir: Path, stage: str, state: dict):
@@ -92,8 +119,17 @@ def load_model(path, stage: str, device="cpu", expected: Config | None = None, f
     if expected is not None:
         _check_config_match(state, expected, path, fields or MODEL_FIELDS, expected_from)
     model = build_teacher(cfg) if stage == "teacher" else build_student(cfg)
+    weights = state["model"]
+    if state.get("weights_format") == INT8_ROWS:
+        try:
+            weights = decompress_state_dict(weights)
+        except (KeyError, TypeError, AttributeError, RuntimeError) as exc:
+            raise CheckpointError(f"checkpoint {path}: its int8 weights cannot be restored ({exc}).") from None
+    elif state.get("weights_format") not in (None, "float"):
+        raise CheckpointError(f"checkpoint {path}: unknown weights_format {state['weights_format']!r}; expected "
+                              f"'float' or {INT8_ROWS!r} (a newer itespy wrote it?).")
     try:
-        model.load_state_dict(state["model"])
+        model.load_state_dict(weights)
     except RuntimeError as exc:
         raise CheckpointError(f"checkpoint {path}: weights do not fit a {stage} built from its own config "
                               f"({str(exc).splitlines()[0]}).") from None

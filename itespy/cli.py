@@ -40,7 +40,8 @@ def _evaluate(args):
     from .io import read_json
     from .checkpoints import load_model
     from .devices import resolve_device
-    run_dir = Path(args.checkpoint)
+    from .pretrained import resolve
+    run_dir = resolve(args.checkpoint)
     protocols = tuple(args.protocol) if args.protocol else DEFAULT_PROTOCOLS
     unknown = [p for p in protocols if p not in PROTOCOLS]
     if unknown:
@@ -104,6 +105,34 @@ def _data(args):
         print(f"figure: {save_sample_figure(split, args.figure)}")
 
 
+def _pretrained(args):
+    from . import pretrained
+    if args.action == "list":
+        for name in pretrained.available():
+            record = json.loads((pretrained.PRETRAINED_ROOT / name / "metrics.json").read_text())
+            scores = ", ".join(f"{stage} {m['mpjpe_scaled_flip']:.1f} / {m['p_mpjpe_flip']:.1f} mm"
+                               for stage, m in record["metrics"].items())
+            print(f"pretrained:{name}  ({record['data']}, {record['test_poses']} test poses: {scores})")
+        return None
+    if args.action == "export":
+        if not (args.run and args.name and args.readme):
+            raise ValueError("pretrained export: expected --run RUN_DIR --name NAME --readme FILE.md")
+        record = pretrained.export(args.run, args.name, Path(args.readme).read_text())
+        print(json.dumps(record, indent=1))
+        return None
+    worst = 0.0
+    for name in [args.name] if args.name else pretrained.available():
+        result = pretrained.check(name)
+        for stage, recorded in result["recorded"].items():
+            measured = result["measured"][stage]
+            diff = max(abs(measured[k] - recorded[k]) for k in pretrained.PROTOCOLS)
+            worst = max(worst, diff)
+            print(f"pretrained:{name} {stage}: recorded {recorded['mpjpe_scaled_flip']:.2f} / "
+                  f"{recorded['p_mpjpe_flip']:.2f}, measured {measured['mpjpe_scaled_flip']:.2f} / "
+                  f"{measured['p_mpjpe_flip']:.2f} mm (largest difference {diff:.3f} mm)")
+    return 1 if worst > pretrained.CHECK_TOLERANCE_MM else None
+
+
 def _info(args):
     import platform
 
@@ -148,7 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_train)
 
     p = sub.add_parser("evaluate", help="evaluate a trained run directory")
-    p.add_argument("--checkpoint", required=True, help="run directory with teacher.pt / student.pt")
+    p.add_argument("--checkpoint", required=True, help="run directory with teacher.pt / student.pt, or "
+                        "pretrained[:NAME] (a model shipped with the kit)")
     p.add_argument("--data", help="DATA spec (default: the one it was trained on)")
     p.add_argument("--protocol", action="append", help="metric protocol (repeatable); see itespy.metrics")
     p.add_argument("--max-test", type=int)
@@ -162,6 +192,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-frames", type=int)
     p.add_argument("--figure", help="save a PNG of sample skeletons here")
     p.set_defaults(func=_data)
+
+    p = sub.add_parser("pretrained", help="the trained models that ship with the kit: list, export, check")
+    p.add_argument("action", choices=("list", "export", "check"))
+    p.add_argument("--run", help="export: a finished `itespy train --stage both` run directory")
+    p.add_argument("--name", help="export / check: the model's name (check: default every shipped model)")
+    p.add_argument("--readme", help="export: a Markdown file describing the model (the command that made it)")
+    p.set_defaults(func=_pretrained)
 
     p = sub.add_parser("info", help="versions, device, parameter counts")
     p.add_argument("--variant", choices=VARIANTS, default="paper")

@@ -19,7 +19,7 @@ LAYERS = (
     ("config", ("itespy.config",)),
     ("models and losses", ("itespy.models", "itespy.losses")),
     ("training", ("itespy.devices", "itespy.checkpoints", "itespy.inference", "itespy.train")),
-    ("evaluation", ("itespy.evaluate", "itespy.run")),
+    ("evaluation", ("itespy.evaluate", "itespy.run", "itespy.pretrained")),
     ("figures and widgets", ("itespy.viz",)),
     ("experiments", ("itespy.experiments",)),
     ("applications", ("itespy.reproduce", "itespy.predict", "itespy.book", "itespy.samples", "itespy.cli",

@@ -41,7 +41,8 @@ def run(checkpoint, input, fmt: str, *, out=None, html=None, png=None, png_step:
 
 def add_arguments(parser) -> None:
     """The flags of ``python -m itespy predict``."""
-    parser.add_argument("--checkpoint", required=True, help="run directory with teacher.pt / student.pt")
+    parser.add_argument("--checkpoint", required=True, help="run directory with teacher.pt / student.pt, or "
+                        "pretrained[:NAME] (a model shipped with the kit)")
     parser.add_argument("--input", required=True, help=".npz (keypoints (N,17,2|3)) or .json (COCO results or "
                                                         "nested list)")
     parser.add_argument("--format", required=True, choices=FORMATS, dest="fmt",

@@ -30,7 +30,8 @@ def load_run(checkpoint, device="cpu") -> dict:
     'path': str} from a run directory (or one teacher.pt / student.pt file in it)."""
     from ..checkpoints import load_model
     from ..devices import resolve_device
-    path = Path(checkpoint)
+    from ..pretrained import resolve
+    path = resolve(checkpoint)
     if not path.exists():
         raise FileNotFoundError(f"--checkpoint {path}: not found; expected a run directory written by "
                                 "`itespy train` (with teacher.pt and/or student.pt).")

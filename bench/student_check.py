@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 
 from itespy.checkpoints import load_model
+from records import emit  # bench/records.py (scripts run as python bench/NAME.py)
+
 from itespy.config import STUDENT_FIELDS, make_config
 from itespy.data.load import load_splits, load_test_set
 from itespy.data.spec import parse_spec
@@ -68,10 +70,7 @@ def main(argv=None):
                   "seconds": round(time.time() - t0), "kept_step": kept.get("best_step"),
                   "teacher": teacher_scores,
                   "student": {name: _scores(student, t) for name, t in tests.items()}}
-        print(json.dumps(result), flush=True)
-        if a.append:
-            with Path(a.append).open("a") as f:
-                f.write(json.dumps(result) + "\n")
+        emit(result, a.append)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
+
+from records import emit  # bench/records.py (scripts run as python bench/NAME.py)
 
 from itespy.config import make_config
 from itespy.run import run_experiment
@@ -37,10 +38,7 @@ def main(argv=None):
               **{model: {**{k: round(metrics[model][k]["mean"], 1) for k in PROTOCOLS},
                          **{k: round(metrics[model][k], 3) for k in RATES if k in metrics[model]}}
                  for model in ("teacher", "student")}}
-    print(json.dumps(result), flush=True)
-    if a.append:
-        with Path(a.append).open("a") as f:
-            f.write(json.dumps(result) + "\n")
+    emit(result, a.append)
 
 
 if __name__ == "__main__":

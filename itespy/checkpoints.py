@@ -52,7 +52,7 @@ def decompress_state_dict(state_dict: dict) -> dict:
                    else v) for name, v in state_dict.items()}
 
 
-def _save_epoch(run_dir: Path, stage: str, state: dict):
+def save_epoch_state(run_dir: Path, stage: str, state: dict):
     last, prev = run_dir / f"{stage}_last.pt", run_dir / f"{stage}_prev.pt"
     atomic_torch_save(last, state, backup=prev)  # the old _last becomes _prev only once the new one is on disk
 
@@ -68,7 +68,7 @@ def load_checkpoint_file(path: Path) -> dict:
     return state
 
 
-def _latest_epoch_state(run_dir: Path, stage: str):
+def latest_epoch_state(run_dir: Path, stage: str):
     """(path, state) of the newest readable epoch checkpoint of ``stage`` (``_last``, else ``_prev``), or None."""
     names = (f"{stage}_last.pt", f"{stage}_prev.pt")
     for i, name in enumerate(names):
@@ -84,7 +84,7 @@ def _latest_epoch_state(run_dir: Path, stage: str):
     return None
 
 
-def _check_config_match(state, cfg, path, fields=MODEL_FIELDS, expected_from="requested"):
+def check_config_match(state, cfg, path, fields=MODEL_FIELDS, expected_from="requested"):
     saved = state["config"]
     diff = {k: (saved.get(k), getattr(cfg, k)) for k in fields if saved.get(k) != getattr(cfg, k)}
     if diff:
@@ -117,7 +117,7 @@ def load_model(path, stage: str, device="cpu", expected: Config | None = None, f
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"checkpoint {path}: its configuration cannot be used ({exc}).") from None
     if expected is not None:
-        _check_config_match(state, expected, path, fields or MODEL_FIELDS, expected_from)
+        check_config_match(state, expected, path, fields or MODEL_FIELDS, expected_from)
     model = build_teacher(cfg) if stage == "teacher" else build_student(cfg)
     weights = state["model"]
     if state.get("weights_format") == INT8_ROWS:

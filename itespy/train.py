@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .checkpoints import CheckpointError, _check_config_match, _latest_epoch_state, _save_epoch
+from .checkpoints import CheckpointError, check_config_match, latest_epoch_state, save_epoch_state
 from .config import Config
 from .devices import resolve_device, torch_threads
 from .inference import check_keypoints_2d, teacher_depth_labels
@@ -105,10 +105,10 @@ def _fit(cfg, stage, model, data_2d, labels, run_dir, device, epochs, resume, pr
     opt, sched = make_optimizer(cfg, model, stage)
     history, start, best, step = [], 0, None, 0
     if resume and run_dir is not None:
-        found = _latest_epoch_state(run_dir, stage)
+        found = latest_epoch_state(run_dir, stage)
         if found is not None:
             path, state = found
-            _check_config_match(state, cfg, path)
+            check_config_match(state, cfg, path)
             try:
                 model.load_state_dict(state["model"])
                 opt.load_state_dict(state["optimizer"])
@@ -166,7 +166,7 @@ def _fit(cfg, stage, model, data_2d, labels, run_dir, device, epochs, resume, pr
             record["validation"] = checks
         history.append(record)
         if run_dir is not None:
-            _save_epoch(run_dir, stage, {"epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict(),
+            save_epoch_state(run_dir, stage, {"epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict(),
                                          "scheduler": sched.state_dict(), "history": history, "best": best,
                                          "step": step, "config": cfg.to_dict()})
     if history and best is not None:

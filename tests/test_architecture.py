@@ -153,3 +153,14 @@ def test_architecture_doc_names_every_module():
     doc = (PACKAGE.parent / "docs" / "architecture.md").read_text()
     missing = [m for m in module_files() if m != "itespy" and f"`{m.removeprefix('itespy.')}`" not in doc]
     assert not missing, f"docs/architecture.md has no line for: {missing}"
+
+
+def test_no_module_imports_another_modules_private_names():
+    """A name used across modules is public (docs/architecture.md); an underscore name stays in its module."""
+    crossings = []
+    for name, path in module_files().items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("itespy")):
+                crossings += [f"{name} imports {node.module}.{a.name}" for a in node.names
+                              if a.name.startswith("_") and not a.name.startswith("__")]
+    assert not crossings, "\n".join(crossings)

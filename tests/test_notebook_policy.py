@@ -125,3 +125,13 @@ def test_solutions_are_folded_and_follow_an_exercise(notebook):
         if "solution" in cell.metadata.get("tags", []):
             assert cell.cell_type == "code" and seen_exercise, f"{notebook.name}: a solution before any exercise"
             assert cell.metadata.get("jupyter", {}).get("source_hidden") is True, f"{notebook.name}: solution not folded"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_papermill_reads_every_parameter_the_cell_assigns(path):
+    """papermill skips a line it cannot parse (e.g. quotes or '=' in the comment) with only a warning, and
+    then neither `reproduce` nor the book can set that parameter."""
+    from itespy.book.chapters import declared_parameters
+    cell = next(c for c in nbformat.read(path, as_version=4).cells if "parameters" in c.metadata.get("tags", []))
+    assigned = [t.id for node in ast.parse(cell.source).body if isinstance(node, ast.Assign) for t in node.targets]
+    assert list(declared_parameters(path)) == assigned

@@ -29,7 +29,7 @@ def pinned_code_version():
     """Pin the code version (also for the notebook kernels, which inherit the environment): the working
     tree may be edited while these tests run, and an edit would rightly invalidate every cached model."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ITESPY_CODE_VERSION", "tests-" + rp._source_hash())
+        mp.setenv("ITESPY_CODE_VERSION", "tests-" + rp.source_hash())
         yield
 
 
@@ -178,10 +178,10 @@ def test_a_locked_out_dir_is_refused(tmp_path):
 
 def test_results_merge_keeps_earlier_records(tmp_path):
     old = [{"table": "T7", "row": "agcn", "metric": "MPJPE", "seed": 0, "profile": "smoke", "kit": 1.0}]
-    rp._write_results(tmp_path, old)
+    rp.write_run_results(tmp_path, old)
     new = [{"table": "T8", "row": "both", "metric": "MPJPE", "seed": 0, "profile": "smoke", "kit": 2.0},
            {"table": "T7", "row": "agcn", "metric": "MPJPE", "seed": 1, "profile": "smoke", "kit": 3.0}]
-    data = rp._write_results(tmp_path, new)
+    data = rp.write_run_results(tmp_path, new)
     assert sorted((r["table"], r["seed"]) for r in data["records"]) == [("T7", 0), ("T7", 1), ("T8", 0)]
     assert json.loads((tmp_path / "results.json").read_text())["records"] == data["records"]
 
@@ -193,9 +193,9 @@ def test_command_line_arguments():
     args = parser.parse_args(["--profile", "tutorial", "--only", "T3,F6", "--seeds", "2", "--force", "--set",
                               "teacher_epochs=1", "--set", "optimizer=adam", "--out", "runs/x"])
     assert (args.profile, args.only, args.seeds, args.force, args.out) == ("tutorial", "T3,F6", 2, True, "runs/x")
-    assert rp._parse_set(args.set_) == {"teacher_epochs": 1, "optimizer": "adam"}
+    assert rp.parse_set(args.set_) == {"teacher_epochs": 1, "optimizer": "adam"}
     with pytest.raises(ValueError, match="not_a_field"):
-        rp._parse_set(["not_a_field=1"])
+        rp.parse_set(["not_a_field=1"])
 
 
 def test_close_claims_get_more_seeds(tmp_path, shared_cache, monkeypatch):
@@ -248,7 +248,7 @@ def test_code_version_ignores_comments_and_docstrings_but_not_code():
 def test_a_row_whose_files_are_missing_is_skipped_before_training(tmp_path):
     from itespy.data.h36m import FILE_2D, FILE_3D
     from itespy.reproduce.rows import row_data_here
-    from itespy.reproduce.runner import _check_inputs
+    from itespy.reproduce.runner import check_inputs
     (tmp_path / FILE_3D).write_bytes(b"")  # only existence is checked here: nothing is loaded
     (tmp_path / FILE_2D["gt"]).write_bytes(b"")
     data = f"h36m:{tmp_path}"
@@ -256,6 +256,6 @@ def test_a_row_whose_files_are_missing_is_skipped_before_training(tmp_path):
     spec, reason = row_data_here(ex.TABLES["T1"].row("ites_t_img"), data)  # no CPN file: skipped, one reason
     assert spec is None and FILE_2D["cpn"] in reason and "cannot run here" in reason
     assert not rp.row_trains("T1", "ites_t_img", data) and rp.row_trains("T1", "ites_t_gt", data)
-    _check_inputs("smoke", "paper", {}, data, None, "cpu")  # the GT files are there
+    check_inputs("smoke", "paper", {}, data, None, "cpu")  # the GT files are there
     with pytest.raises(FileNotFoundError, match=FILE_2D["cpn"]):  # asking for CPN input without its file
-        _check_inputs("smoke", "paper", {}, f"h36m-cpn:{tmp_path}", None, "cpu")
+        check_inputs("smoke", "paper", {}, f"h36m-cpn:{tmp_path}", None, "cpu")

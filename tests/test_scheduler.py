@@ -29,7 +29,7 @@ TINY = {**ex.QUICK_OVERRIDES, "max_train": 64, "max_test": 32, "batch_size": 32,
 def pinned_environment():
     """Pin the code version: the tree may be edited while tests run."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ITESPY_CODE_VERSION", "tests-" + rp._source_hash())
+        mp.setenv("ITESPY_CODE_VERSION", "tests-" + rp.source_hash())
         yield
 
 
@@ -296,9 +296,9 @@ def test_command_line_parallel_arguments():
                               "--threads", "2"])
     assert (args.jobs, args.executor, args.partition, args.time, args.retries) == (4, "slurm", "gpu", 600, 1)
     assert args.threads == 2
-    assert rp._parse_slurm_set(args.slurm_set) == {"account": "mylab", "qos": "high"}
+    assert rp.parse_slurm_set(args.slurm_set) == {"account": "mylab", "qos": "high"}
     with pytest.raises(ValueError, match="--slurm-set"):
-        rp._parse_slurm_set(["account"])
+        rp.parse_slurm_set(["account"])
     with pytest.raises(ValueError, match="--jobs"):
         rp.reproduce(jobs=0, out="/nonexistent/never", log=None)
     with pytest.raises(ValueError, match="--executor"):
@@ -329,7 +329,7 @@ def test_submitit_runner_killed_mid_wait_picks_its_jobs_up_again(tmp_path):
     submitted = json.loads(state_path.read_text())
     assert {s["status"] for s in submitted.values()} == {"submitted"}
     job_ids = {tid: s["job_id"] for tid, s in submitted.items()}
-    assert any(rp._pid_alive(int(j)) for j in job_ids.values()), "the jobs ended before the runner was killed"
+    assert any(rp.pid_alive(int(j)) for j in job_ids.values()), "the jobs ended before the runner was killed"
 
     second = subprocess.run(_reproduce_cli(out), cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert second.returncode == 0, second.stdout + second.stderr
@@ -364,14 +364,14 @@ def test_a_job_that_finished_after_its_runner_died_is_marked_done_not_left_submi
 def test_a_job_lock_left_on_another_node_is_taken_over_once_stale(tmp_path):
     lock = tmp_path / "teacher-x.lock"
     lock.write_text(json.dumps({"pid": 12345, "host": "node-that-died", "started": "then"}))
-    assert not rp._try_lock(lock, stale_after=60)  # fresh: its holder may be alive on that node
+    assert not rp.try_lock(lock, stale_after=60)  # fresh: its holder may be alive on that node
     old = time.time() - 120
     os.utime(lock, (old, old))
-    assert rp._try_lock(lock, stale_after=60)  # not refreshed for 2 min: stale, taken over
+    assert rp.try_lock(lock, stale_after=60)  # not refreshed for 2 min: stale, taken over
     assert json.loads(lock.read_text())["pid"] == os.getpid()
     lock.unlink()
     # a held lock is refreshed by its heartbeat, so that other nodes do not take it over
-    with rp._job_lock(lock, heartbeat=0.05):
+    with rp.job_lock(lock, heartbeat=0.05):
         os.utime(lock, (old, old))
         time.sleep(0.3)
         assert time.time() - lock.stat().st_mtime < 5

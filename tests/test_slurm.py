@@ -57,7 +57,7 @@ def cluster(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def code_version():
-    return "tests-" + rp._source_hash()  # pinned: the tree may be edited while tests run
+    return "tests-" + rp.source_hash()  # pinned: the tree may be edited while tests run
 
 
 @pytest.fixture(scope="module")

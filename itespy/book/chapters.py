@@ -14,7 +14,7 @@ from ..io import atomic_write_json, utc_now
 from ..reproduce.jobs import code_version
 from ..reproduce.paths import NOTEBOOKS_DIR, REPO
 from ..reproduce.published import PUBLISHED_TUTORIAL
-from ..reproduce.runner import _notebook_key, execute_notebook
+from ..reproduce.runner import notebook_key, execute_notebook
 
 TEACHER_CHAPTER = "03_teacher"  # chapter 04 reuses the teacher this chapter trained
 SIZED = ("max_train", "teacher_epochs", "student_epochs")  # chapter 00's small defaults; None: the profile's
@@ -99,8 +99,8 @@ def execute_chapters(profile: str = "smoke", data: str = "synthetic", device: st
         raise ValueError(f"--profile: expected one of {PROFILES}, got {profile!r}")
     if not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"--jobs: expected a positive number of workers, got {jobs!r}")
-    from ..reproduce.runner import _check_inputs
-    _check_inputs(profile, "paper", {}, data, None, device)
+    from ..reproduce.runner import check_inputs
+    check_inputs(profile, "paper", {}, data, None, device)
     quick = profile == "smoke" if quick is None else quick
     nb_dir = Path(notebooks_dir or NOTEBOOKS_DIR).resolve()
     work = Path(work or f"runs/book-{profile}").resolve()
@@ -123,7 +123,7 @@ def execute_chapters(profile: str = "smoke", data: str = "synthetic", device: st
         source = nb_dir / f"{stem}.ipynb"
         params = chapter_parameters(stem, declared_parameters(source), profile, data, device, quick, work, cache,
                                     threads, compute, nb_dir)
-        key = _notebook_key(source, params)
+        key = notebook_key(source, params)
         target = work / "executed" / f"{stem}.ipynb"
         previous = state.get(stem, {})
         if not force and previous.get("status") == "ok" and previous.get("key") == key and target.exists():

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .tables import _TABLE_LIST, METRICS, Metric, get_table
+from .tables import TABLE_LIST, METRICS, Metric, get_table
 
 # A comparison is *close* when its gap is under this fraction of the values (or under the seed noise).
 CLOSE_FRACTION = 0.03
@@ -290,7 +290,7 @@ def add_seed_verdicts(claims: list, values: dict) -> list:
 def paper_values() -> dict:
     """The paper's numbers in the shape of :func:`aggregate` (for checking the claims on the paper itself)."""
     out = {}
-    for t in _TABLE_LIST:
+    for t in TABLE_LIST:
         for r in t.rows:
             for m in t.metrics:
                 out[(t.id, r.id, m)] = {"mean": None, "std": None, "n": 0, "paper": r.paper.get(m),

@@ -141,7 +141,7 @@ _T2_REFERENCES = tuple(Reference(m, k, {"Training set": s, "PCK": p, "AUC": a}) 
 
 FIGURE6_ATOMS = (2, 4, 8, 12, 16, 24, 32)
 
-_TABLE_LIST = [
+TABLE_LIST = [
     Table("T1", "Results on Human3.6M (ITES rows of Table 1)",
           "We compare our methods with fully supervised, weakly supervised and unsupervised methods. GT and IMG "
           "denote the input data represented by 2D ground truth keypoints and 2D detected keypoints (CPN).",
@@ -239,11 +239,11 @@ _TABLE_LIST = [
                "figure plots ITES-T or ITES-TS; the kit plots the teacher, whose dictionary K is."),
 ]
 
-TABLES = {t.id: t for t in _TABLE_LIST}
+TABLES = {t.id: t for t in TABLE_LIST}
 TABLE_IDS = tuple(TABLES)
 
 NOTEBOOKS = {}
-for _t in _TABLE_LIST:
+for _t in TABLE_LIST:
     NOTEBOOKS.setdefault(_t.notebook, []).append(_t.id)
 NOTEBOOKS = {k: tuple(NOTEBOOKS[k]) for k in sorted(NOTEBOOKS)}  # notebook stem -> table ids (05, 06, 07, 08)
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..skeleton import JOINT_NAMES, NUM_JOINTS
 from .inputs import (DEFAULT_MAX_GAP, DEFAULT_MAX_MISSING, DEFAULT_MIN_CONFIDENCE, FORMATS, InputError,
-                     RawKeypoints, _as_frames, _jsonable, check_values, fill_missing, normalise_pixels,
+                     RawKeypoints, as_frames, jsonable, check_values, fill_missing, normalise_pixels,
                      read_keypoints, to_h36m)
 from .viewer import png_frames, viewer_html
 
@@ -72,7 +72,7 @@ class Prediction:
                   "frame_index": self.frame_index, "frame_id": self.frame_id,
                   "skipped_index": np.array([s["index"] for s in self.report["skipped"]], dtype=np.int64),
                   "joint_names": np.array(JOINT_NAMES), "units": np.array(SCALE_NOTE),
-                  "report": np.array(json.dumps(self.report, sort_keys=True, default=_jsonable))}
+                  "report": np.array(json.dumps(self.report, sort_keys=True, default=jsonable))}
         for name in ("teacher", "student"):
             if getattr(self, name) is not None:
                 arrays[name] = getattr(self, name).astype(np.float32)
@@ -96,7 +96,7 @@ def predict_keypoints(run, keypoints, confidence=None, *, fmt: str = "h36m17", f
                       notes=None) -> Prediction:
     """Lift pixel keypoints (N, 17, 2|3) in the ``fmt`` joint order with a run (a directory, or the dict
     of :func:`load_run`). Returns a :class:`Prediction`; raises :class:`InputError` for unusable input."""
-    kp, conf, has_conf = _as_frames(keypoints, source)
+    kp, conf, has_conf = as_frames(keypoints, source)
     if confidence is not None:
         if has_conf:
             raise InputError(f"input {source}: confidences given twice (third column and `confidence`).")
@@ -150,7 +150,7 @@ def _predict_raw(run, raw: RawKeypoints, fmt, *, min_confidence=DEFAULT_MIN_CONF
             notes.append(f"{int(outside.sum())} joints of {int(outside.any(-1).sum())} frames lie outside the "
                          f"{w}x{h} image")
     filled_joints = fill.filled.sum(0)
-    skipped = [dict(s, frame_id=_jsonable(raw.frame_id[s["index"]])) for s in fill.skipped]
+    skipped = [dict(s, frame_id=jsonable(raw.frame_id[s["index"]])) for s in fill.skipped]
     report = {"input": raw.source, "format": fmt, "frames_read": int(len(h36m)), "frames_used": int(len(fill.kept)),
               "frames_skipped": len(skipped), "skipped": skipped, "joints_filled": int(fill.filled.sum()),
               "joints_filled_by_name": {JOINT_NAMES[j]: int(c) for j, c in enumerate(filled_joints) if c},

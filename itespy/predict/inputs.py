@@ -85,7 +85,7 @@ def _read_npz(path: Path) -> RawKeypoints:
     if "keypoints" not in arrays:
         raise InputError(f"input {path}: no array 'keypoints' (found {sorted(arrays) or 'no arrays'}); expected "
                          "'keypoints' of shape (N, 17, 2) or (N, 17, 3).")
-    kp, conf, has_conf = _as_frames(arrays["keypoints"], path)
+    kp, conf, has_conf = as_frames(arrays["keypoints"], path)
     frame_id = np.arange(len(kp))
     if "frame_id" in arrays:
         frame_id = np.asarray(arrays["frame_id"]).reshape(-1)
@@ -124,7 +124,7 @@ def _read_json(path: Path) -> RawKeypoints:
                          "non-empty COCO results list or a nested list of shape (N, 17, 2|3).")
     if all(isinstance(e, dict) for e in data):
         return _read_coco_entries(data, path, "COCO results list")
-    kp, conf, has_conf = _as_frames(data, path)
+    kp, conf, has_conf = as_frames(data, path)
     return RawKeypoints(kp, conf, np.arange(len(kp)), str(path), has_conf)
 
 
@@ -168,11 +168,11 @@ def _read_coco_entries(entries, path: Path, kind: str) -> RawKeypoints:
     notes = [f"{kind}: {len(entries)} person entries for {len(order)} images; kept the highest-scoring person "
              f"per image ({extra} other detections ignored)"]
     frames = np.array(order, dtype=np.int64 if all(isinstance(k, int) for k in order) else str)
-    kp, conf, has_conf = _as_frames(kp, path)
+    kp, conf, has_conf = as_frames(kp, path)
     return RawKeypoints(kp, conf, frames, str(path), has_conf, notes)
 
 
-def _as_frames(array, path):
+def as_frames(array, path):
     """(N, 17, 2|3) or (17, 2|3) numbers -> (keypoints (N, 17, 2), confidence (N, 17), has_confidence)."""
     try:
         a = np.asarray(array, dtype=np.float64)
@@ -336,7 +336,7 @@ def normalise_pixels(pixels, mode: str = "auto", train_scale: float | None = Non
     return out.astype(np.float32), info
 
 
-def _jsonable(obj):
+def jsonable(obj):
     if isinstance(obj, np.generic):
         return obj.item()
     if isinstance(obj, np.ndarray):

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .inputs import _jsonable
+from .inputs import jsonable
 
 if TYPE_CHECKING:
     from .core import Prediction
@@ -24,7 +24,8 @@ def viewer_html(pred: Prediction, title: str | None = None) -> str:
     import plotly.io as pio
     from plotly.subplots import make_subplots
 
-    from ..viz import IMAGE_VIEW_CAMERA, _scene_layout, _skeleton_traces
+    from ..viz import IMAGE_VIEW_CAMERA
+    from ..viz.traces import scene_layout, skeleton_traces
     poses = {name: getattr(pred, name) for name in ("teacher", "student") if getattr(pred, name) is not None}
     names = ["2D input (pixels)"] + [f"{k} 3D (model units)" for k in poses]
     scenes = ["scene" if k == 0 else f"scene{k + 1}" for k in range(len(poses))]
@@ -32,16 +33,16 @@ def viewer_html(pred: Prediction, title: str | None = None) -> str:
                         specs=[[{"type": "xy"}] + [{"type": "scene"}] * len(poses)])
     # frame 0 is built with the styled traces of itespy.viz; the other frames reuse them as templates
     # (plain dicts, only the coordinates change), which is much faster than validating 13 traces x N frames
-    first = _skeleton_traces(pred.pixels[0], "input")
+    first = skeleton_traces(pred.pixels[0], "input")
     first.append(go.Scatter(x=[], y=[], mode="markers", name="filled", hoverinfo="name",
                             marker=dict(symbol="x", size=9, color="#ff7f0e")))
     for k, name in enumerate(poses):
-        first += _skeleton_traces(poses[name][0], name, scene=scenes[k])
+        first += skeleton_traces(poses[name][0], name, scene=scenes[k])
     for k, trace in enumerate(first):
         fig.add_trace(trace, row=1, col=1 if k < 5 else 2 + (k - 5) // 4)
     radius = 1.1 * max([float(np.abs(v).max()) for v in poses.values()] + [1e-6])
     for scene in scenes:
-        fig.layout[scene].update(_scene_layout(radius))
+        fig.layout[scene].update(scene_layout(radius))
     if pred.image_size is not None:
         w, h = pred.image_size
         fig.update_xaxes(range=[0, w], row=1, col=1)
@@ -52,7 +53,7 @@ def viewer_html(pred: Prediction, title: str | None = None) -> str:
         fig.update_xaxes(range=[lo[0] - pad, hi[0] + pad], row=1, col=1)
         fig.update_yaxes(range=[hi[1] + pad, lo[1] - pad], row=1, col=1, scaleanchor="x")
     animate = dict(mode="immediate", frame=dict(duration=0, redraw=True), transition=dict(duration=0))
-    steps = [dict(method="animate", label=str(_jsonable(fid)), args=[[str(i)], animate])
+    steps = [dict(method="animate", label=str(jsonable(fid)), args=[[str(i)], animate])
              for i, fid in enumerate(pred.frame_id)]
     views = [dict(label=label, method="relayout",
                   args=[{f"{s}.camera": dict(IMAGE_VIEW_CAMERA, eye=eye) for s in scenes}])
@@ -83,12 +84,12 @@ def viewer_html(pred: Prediction, title: str | None = None) -> str:
 
 def _frame_traces(templates, pred, poses, i) -> list:
     """Copies of the trace dicts of frame 0 with the coordinates of frame ``i`` (same order)."""
-    from ..viz import _GROUPS, _segments
+    from ..viz.traces import SKELETON_GROUPS, skeleton_segments
     out = []
 
     def skeleton(pose, start):
-        for k, bones in enumerate(_GROUPS.values()):
-            out.append({**templates[start + k], **dict(zip("xyz", _segments(pose, bones)))})
+        for k, bones in enumerate(SKELETON_GROUPS.values()):
+            out.append({**templates[start + k], **dict(zip("xyz", skeleton_segments(pose, bones)))})
         out.append({**templates[start + 3], **dict(zip("xyz", pose.T.tolist()))})
 
     skeleton(pred.pixels[i], 0)
@@ -122,7 +123,7 @@ def png_frames(pred: Prediction, step: int = 1):
                     ax.set_aspect("equal", adjustable="box")
                     ax.set_xlim(0, pred.image_size[0])
                     ax.set_ylim(pred.image_size[1], 0)
-                ax.set_title(f"frame {_jsonable(pred.frame_id[i])}: 2D input (pixels)", fontsize=9)
+                ax.set_title(f"frame {jsonable(pred.frame_id[i])}: 2D input (pixels)", fontsize=9)
                 for k, (name, seq) in enumerate(poses.items()):
                     ax = fig.add_subplot(1, 1 + len(poses), k + 2, projection="3d")
                     plot_skeleton_3d(ax, seq[i])

@@ -29,16 +29,16 @@ Layers, each usable alone, each module importing only the ones above it:
 delta, seed, profile, variant, data, test_data, model, status (ok | skipped | error), note, time (ISO
 UTC), seconds, device, overrides, jobs, code_version``.
 """
-from .cli import _parse_set, _parse_slurm_set, add_arguments, main, run_from_args
+from .cli import parse_set, parse_slurm_set, add_arguments, main, run_from_args
 from ..config import RUN_FIELDS, STUDENT_FIELDS, teacher_config
-from .jobs import (_source_hash, code_version, ensure_student, ensure_teacher, job_key,
+from .jobs import (source_hash, code_version, ensure_student, ensure_teacher, job_key,
                    load_row_splits, student_job_name, teacher_job_name)
-from .locks import LOCK_HEARTBEAT_S, LOCK_STALE_S, OutLock, ReproduceLockedError, _job_lock, _pid_alive, _try_lock
+from .locks import LOCK_HEARTBEAT_S, LOCK_STALE_S, OutLock, ReproduceLockedError, job_lock, pid_alive, try_lock
 from .paths import NOTEBOOKS_DIR, REPO, REPORT_FIGURES_DIR
 from .published import PUBLISHED_TUTORIAL, chapter_results, published_results, read_results, run_records
 from .report import report_markdown, write_figures
 from .rows import (error_records, inference_ms, load_records, row_finished, row_jobs, row_key, row_trains, run_row,
                    run_table, run_tables, same_model_rows, select_records, shown_spec)
-from .runner import (RESULTS_FORMAT, SEED_PASSES, _read_results, _write_results, execute_notebook, flat_baseline,
+from .runner import (RESULTS_FORMAT, SEED_PASSES, read_run_results, write_run_results, execute_notebook, flat_baseline,
                      publish, reproduce)
 from . import scheduler  # noqa: E402 -- after the layers it runs

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from . import slurm
-from .locks import _pid_alive
+from .locks import pid_alive
 from .tasks import Task, execute_task
 
 
@@ -171,7 +171,7 @@ class SubmititBackend:
         if job.paths.result_pickle.exists():
             return False
         if getattr(job, "_process", None) is None:
-            return _pid_alive(int(job.job_id))  # a job of an earlier runner: its controller's pid
+            return pid_alive(int(job.job_id))  # a job of an earlier runner: its controller's pid
         return not job.done()
 
     def _slurm_state(self, job_id: str):

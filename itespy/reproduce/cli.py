@@ -10,7 +10,7 @@ from .. import experiments as ex
 from ..config import PROFILES, VARIANTS, Config
 from .runner import publish, reproduce
 
-def _parse_set(items) -> dict:
+def parse_set(items) -> dict:
     out = {}
     fields = {f for f in Config().to_dict()}
     for item in items or []:
@@ -26,7 +26,7 @@ def _parse_set(items) -> dict:
     return out
 
 
-def _parse_slurm_set(items) -> dict:
+def parse_slurm_set(items) -> dict:
     out = {}
     for item in items or []:
         key, sep, value = item.partition("=")
@@ -85,10 +85,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_from_args(args) -> int:
     quick = ex.QUICK_OVERRIDES if getattr(args, "quick", False) else {}
-    overrides = {**quick, **_parse_set(getattr(args, "set_", None))}
+    overrides = {**quick, **parse_set(getattr(args, "set_", None))}
     slurm = {"partition": getattr(args, "partition", None), "gpus": getattr(args, "gpus", None),
              "time_min": getattr(args, "time", None), "mem_gb": getattr(args, "mem", None),
-             "cpus": getattr(args, "cpus", None), "slurm_extra": _parse_slurm_set(getattr(args, "slurm_set", None))}
+             "cpus": getattr(args, "cpus", None), "slurm_extra": parse_slurm_set(getattr(args, "slurm_set", None))}
     if getattr(args, "plan", False):
         from . import scheduler
         out = Path(args.out or f"runs/reproduce-{args.profile}")

@@ -12,14 +12,14 @@ from pathlib import Path
 from .. import __version__
 from ..config import Config, result_fields, teacher_config
 from ..io import atomic_write_json, atomic_write_text, utc_now
-from .locks import _job_lock
+from .locks import job_lock
 
 # Sources that do not change what a trained model or a metric is (excluded from the code version): paths
 # relative to the package, a folder excluding everything under it.
 _CODE_EXCLUDE = ("experiments", "reproduce", "viz", "predict", "book", "cli.py", "__main__.py", "data/summary.py")
 
 
-def _hash(obj) -> str:
+def stable_hash(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -28,11 +28,11 @@ def code_version() -> str:
 
     The environment variable ``ITESPY_CODE_VERSION`` replaces it (e.g. to pin one version for every worker
     of a batch while the sources are being edited, or in tests); cache keys then ignore source changes."""
-    return os.environ.get("ITESPY_CODE_VERSION") or _source_hash()
+    return os.environ.get("ITESPY_CODE_VERSION") or source_hash()
 
 
 @functools.lru_cache(maxsize=None)
-def _source_hash() -> str:
+def source_hash() -> str:
     h = hashlib.sha256(__version__.encode())
     root = Path(__file__).resolve().parents[1]
     for path in sorted(root.rglob("*.py")):
@@ -57,7 +57,7 @@ def _code_only(source: str) -> str:
 
 
 def job_key(cfg: Config, teacher_key: str | None = None) -> str:
-    return _hash({"config": result_fields(cfg), "code": code_version(), "teacher": teacher_key})
+    return stable_hash({"config": result_fields(cfg), "code": code_version(), "teacher": teacher_key})
 
 
 
@@ -72,7 +72,7 @@ def load_row_splits(cfg: Config) -> dict:
     return _splits_cached(cfg.data, cfg.seed, cfg.max_train, cfg.max_test, cfg.stride)
 
 
-def _done(job_dir: Path, force_token: str) -> bool:
+def job_done(job_dir: Path, force_token: str) -> bool:
     if not (job_dir / "metrics.json").exists():
         return False
     return not force_token or _token(job_dir) == force_token
@@ -86,8 +86,8 @@ def _token(job_dir: Path) -> str:
 def _run_job(cfg: Config, job_dir: Path, stage: str, force_token: str, progress: bool, teacher_dir=None,
              log=None) -> dict:
     from ..run import run_experiment
-    with _job_lock(job_dir.parent / f"{job_dir.name}.lock", log=log):
-        if _done(job_dir, force_token):
+    with job_lock(job_dir.parent / f"{job_dir.name}.lock", log=log):
+        if job_done(job_dir, force_token):
             return json.loads((job_dir / "metrics.json").read_text())
         retrain = bool(force_token) and job_dir.exists() and _token(job_dir) != force_token
         if log:
@@ -116,7 +116,7 @@ def ensure_teacher(cfg: Config, cache_dir, force_token: str = "", progress: bool
     """Train (or load) the teacher of ``cfg``. Returns (job dir, metrics.json)."""
     tcfg = teacher_config(cfg)
     job_dir = Path(cache_dir) / teacher_job_name(cfg)
-    if _done(job_dir, force_token):
+    if job_done(job_dir, force_token):
         return job_dir, json.loads((job_dir / "metrics.json").read_text())
     return job_dir, _run_job(tcfg, job_dir, "teacher", force_token, progress, log=log)
 
@@ -128,7 +128,7 @@ def ensure_student(cfg: Config, cache_dir, force_token: str = "", progress: bool
         teacher_dir, _ = ensure_teacher(cfg, cache_dir, force_token, progress, log)
         tkey = teacher_dir.name
     job_dir = Path(cache_dir) / student_job_name(cfg, tkey)
-    if _done(job_dir, force_token):
+    if job_done(job_dir, force_token):
         return job_dir, json.loads((job_dir / "metrics.json").read_text())
     return job_dir, _run_job(cfg, job_dir, "student", force_token, progress, teacher_dir=teacher_dir, log=log)
 

@@ -22,7 +22,7 @@ LOCK_HEARTBEAT_S = 30.0
 LOCK_STALE_S = 600.0
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     """Whether process ``pid`` of this host is running (a zombie, finished but not yet reaped, is not)."""
     try:
         os.kill(pid, 0)
@@ -46,7 +46,7 @@ def _read_lock(path: Path) -> dict:
 
 def _lock_is_stale(path: Path, info: dict, stale_after: float) -> bool:
     """A lock left by a dead process: its pid is gone (same host), or it stopped being refreshed (any host)."""
-    if info.get("host") == socket.gethostname() and isinstance(info.get("pid"), int) and not _pid_alive(info["pid"]):
+    if info.get("host") == socket.gethostname() and isinstance(info.get("pid"), int) and not pid_alive(info["pid"]):
         return True
     try:
         return stale_after > 0 and time.time() - path.stat().st_mtime > stale_after
@@ -54,7 +54,7 @@ def _lock_is_stale(path: Path, info: dict, stale_after: float) -> bool:
         return True
 
 
-def _try_lock(path: Path, stale_after: float = 0.0) -> bool:
+def try_lock(path: Path, stale_after: float = 0.0) -> bool:
     """Create ``path`` exclusively with our pid; clear it first if it is stale (see :func:`_lock_is_stale`;
     ``stale_after=0`` trusts only the pid check)."""
     for _ in range(2):
@@ -93,14 +93,14 @@ def _heartbeat(path: Path, every: float):
 
 
 @contextmanager
-def _job_lock(path: Path, poll: float = 2.0, log=None, stale_after: float | None = None,
+def job_lock(path: Path, poll: float = 2.0, log=None, stale_after: float | None = None,
               heartbeat: float | None = None):
     """Wait until no other worker trains this job, then hold its lock (refreshed by a heartbeat, so that a
     worker on another node can tell a live lock from one its dead holder left behind)."""
     stale_after = LOCK_STALE_S if stale_after is None else stale_after
     path.parent.mkdir(parents=True, exist_ok=True)
     said = False
-    while not _try_lock(path, stale_after):
+    while not try_lock(path, stale_after):
         if log and not said:
             log(f"  waiting for {path.name} (another worker is training it: {_read_lock(path)})")
             said = True
@@ -122,7 +122,7 @@ class OutLock:
 
     def __enter__(self):
         self.out.mkdir(parents=True, exist_ok=True)
-        if not _try_lock(self.path):
+        if not try_lock(self.path):
             info = _read_lock(self.path)
             raise ReproduceLockedError(
                 f"output directory {self.out}: another `itespy reproduce` is writing into it (pid {info.get('pid')} "

@@ -43,7 +43,7 @@ def write_figures(out: Path, tables, values: dict, profile: str, report_figures_
     return {tid: str(p.relative_to(out)) for tid, p in paths.items()}
 
 
-def _failure_text(status: dict) -> str:
+def failure_text(status: dict) -> str:
     where = f"cell {status['cell']}" if status.get("cell") is not None else "before or between cells"
     src = f" (`{status['source']}`)" if status.get("source") else ""
     return f"{status['notebook']} failed in {where}{src}: {status['error']}"
@@ -95,7 +95,7 @@ def report_markdown(tables, values: dict, claims: list, statuses: list, run: dic
     lines += [summary, ""]
     failed = [s for s in statuses if s["status"] != "ok"]
     if failed:
-        lines += ["## Failed notebooks", ""] + [f"* {_failure_text(s)} -- executed copy: "
+        lines += ["## Failed notebooks", ""] + [f"* {failure_text(s)} -- executed copy: "
                                                   f"`{Path(s['executed']).relative_to(out)}`" for s in failed] + [""]
     lines += ["## Tables", ""]
     nb_of = {t: stem for stem, ts in ex.NOTEBOOKS.items() for t in ts}
@@ -104,7 +104,7 @@ def report_markdown(tables, values: dict, claims: list, statuses: list, run: dic
         lines += [f"### {t.id} · {t.title}", "",
                   f"*Paper:* {t.caption} *Notebook:* `notebooks/{nb_of[tid]}.ipynb`.", ""]
         if not any(k[0] == tid for k in values):
-            why = next((_failure_text(s) for s in failed if tid in (s.get("tables") or [])), "no results")
+            why = next((failure_text(s) for s in failed if tid in (s.get("tables") or [])), "no results")
             lines += [f"Not run: {why}.", ""]
             continue
         lines += [ex.results_table_text(tid, values, markdown=True, flat=run.get("flat_baseline")), ""]

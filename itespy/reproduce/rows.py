@@ -12,7 +12,7 @@ from pathlib import Path
 from .. import experiments as ex
 from ..config import Config, result_fields
 from ..io import atomic_write_json, utc_now
-from .jobs import (_hash, code_version, ensure_student, ensure_teacher, load_row_splits,
+from .jobs import (stable_hash, code_version, ensure_student, ensure_teacher, load_row_splits,
                    student_job_name, teacher_job_name)
 from .paths import REPO
 
@@ -70,14 +70,14 @@ def shown_spec(spec) -> str:
     return f"{source}:{os.path.relpath(path, REPO)}"
 
 
-def _row_file(rows_dir, table_id, row_id, seed) -> Path:
+def row_file(rows_dir, table_id, row_id, seed) -> Path:
     return Path(rows_dir) / table_id / row_id / f"seed{seed}.json"
 
 
 def row_key(table_id: str, row_id: str, cfg: Config, test_data: str | None) -> str:
     t = ex.get_table(table_id)
     row = t.row(row_id)
-    return _hash({"table": table_id, "row": row_id, "config": result_fields(cfg), "code": code_version(), "model": row.model,
+    return stable_hash({"table": table_id, "row": row_id, "config": result_fields(cfg), "code": code_version(), "model": row.model,
                   "metrics": list(t.metrics), "test": test_data if row.test == "3dhp" else None,
                   "device": cfg.device if t.kind == "cost" else None})
 
@@ -102,7 +102,7 @@ def row_finished(table_id: str, row_id: str, seed: int, rows_dir, profile: str =
     :func:`run_row` would return without computing anything)."""
     cfg = ex.row_config(table_id, row_id, profile, data, seed, device, variant, dict(overrides or {}))
     key = row_key(table_id, row_id, cfg, test_data or None)
-    return _stored_row(_row_file(rows_dir, table_id, row_id, seed), key, force_token) is not None
+    return _stored_row(row_file(rows_dir, table_id, row_id, seed), key, force_token) is not None
 
 
 def run_row(table_id: str, row_id: str, profile: str = "smoke", data: str = "synthetic", device: str = "auto",
@@ -121,7 +121,7 @@ def run_row(table_id: str, row_id: str, profile: str = "smoke", data: str = "syn
     spec, reason = row_data_here(row, data)
     cfg = ex.row_config(t.id, row.id, profile, data, seed, device, variant, overrides)
     key = row_key(t.id, row.id, cfg, test_data)
-    path = None if rows_dir is None else _row_file(rows_dir, t.id, row.id, seed)
+    path = None if rows_dir is None else row_file(rows_dir, t.id, row.id, seed)
     stored = _stored_row(path, key, force_token)
     if stored is not None:
         return stored
@@ -219,7 +219,7 @@ def run_table(table_id: str, profile: str = "smoke", data: str = "synthetic", de
                 t.id, row.id, seed, rows_dir, profile, data, device, overrides, variant, test_data, force_token):
             recs = _uncomputed_records(rows_dir, t.id, row.id, seed, profile, data, variant, overrides, test_data)
             if log:
-                log(_row_line(recs, time.time() - t0))
+                log(row_line(recs, time.time() - t0))
             records += recs
             continue
         try:
@@ -231,10 +231,10 @@ def run_table(table_id: str, profile: str = "smoke", data: str = "synthetic", de
             recs = error_records(t.id, row.id, seed, profile, data, exc, variant=variant,
                                  overrides=dict(overrides or {}), user_data=data, test_data=test_data or None,
                                  traceback=traceback.format_exc(limit=6))
-            atomic_write_json(_row_file(rows_dir, t.id, row.id, seed).with_name(f"seed{seed}.error.json"),
+            atomic_write_json(row_file(rows_dir, t.id, row.id, seed).with_name(f"seed{seed}.error.json"),
                               {"records": recs})
         if log:
-            log(_row_line(recs, time.time() - t0))
+            log(row_line(recs, time.time() - t0))
         records += recs
     return records
 
@@ -281,7 +281,7 @@ def row_data_here(row, data: str) -> tuple:
 
 def _uncomputed_records(rows_dir, table_id, row_id, seed, profile, data, variant, overrides, test_data) -> list:
     """The stored error of a row the scheduler could not finish, or a 'not computed' error."""
-    path = _row_file(rows_dir, table_id, row_id, seed).with_name(f"seed{seed}.error.json")
+    path = row_file(rows_dir, table_id, row_id, seed).with_name(f"seed{seed}.error.json")
     try:
         return json.loads(path.read_text())["records"]
     except (OSError, ValueError, KeyError):
@@ -299,7 +299,7 @@ def run_tables(table_ids, **kwargs) -> list:
     return records
 
 
-def _row_line(recs: list, seconds: float) -> str:
+def row_line(recs: list, seconds: float) -> str:
     r = recs[0]
     if r["status"] != "ok":
         return f"{r['table']} {r['label']}: {r['status']} ({r['note']})"

@@ -15,16 +15,16 @@ from .. import __version__
 from .. import experiments as ex
 from ..config import PROFILES, make_config
 from ..io import atomic_write_json, atomic_write_text, utc_now
-from .jobs import _hash, code_version, load_row_splits
+from .jobs import stable_hash, code_version, load_row_splits
 from .locks import OutLock
 from .paths import NOTEBOOKS_DIR, REPO
-from .report import _failure_text, report_markdown, write_figures
-from .rows import _row_file, load_records, run_table, same_model_rows, select_records
+from .report import failure_text, report_markdown, write_figures
+from .rows import row_file, load_records, run_table, same_model_rows, select_records
 
 RESULTS_FORMAT = "itespy-reproduce/1"
 SEED_PASSES = 3  # rounds of "add seeds to every row of a close claim" per run
 
-def _check_inputs(profile, variant, overrides, data, test_data, device):
+def check_inputs(profile, variant, overrides, data, test_data, device):
     """Fail before any notebook runs on a bad override, DATA spec, missing data folder or device."""
     from ..data import missing_files
     from ..data.spec import parse_spec
@@ -83,11 +83,11 @@ def execute_notebook(source: Path, target: Path, parameters: dict, timeout: int 
     return status
 
 
-def _notebook_key(source: Path, params: dict) -> str:
+def notebook_key(source: Path, params: dict) -> str:
     """What an executed notebook depends on: its source, its parameters and the kit's code."""
     package = Path(__file__).resolve().parents[1]
     runner_files = sorted(f for d in ("experiments", "reproduce") for f in (package / d).glob("*.py"))
-    return _hash({"source": hashlib.sha256(source.read_bytes()).hexdigest() if source.exists() else None,
+    return stable_hash({"source": hashlib.sha256(source.read_bytes()).hexdigest() if source.exists() else None,
                   "params": {k: v for k, v in params.items() if k not in ("force_token", "compute")},
                   "code": code_version(),
                   "runner": [hashlib.sha256(f.read_bytes()).hexdigest() for f in runner_files]})
@@ -95,7 +95,7 @@ def _notebook_key(source: Path, params: dict) -> str:
 
 def _rows_finished(out: Path, tables) -> bool:
     """Every row of ``tables`` has a finished (seed 0) result file in ``out/rows``."""
-    return all(_row_file(out / "rows", t, r, 0).exists() for t in tables for r in ex.get_table(t).row_ids)
+    return all(row_file(out / "rows", t, r, 0).exists() for t in tables for r in ex.get_table(t).row_ids)
 
 
 def _first_line(source) -> str:
@@ -114,7 +114,7 @@ def _merge(old: list, new: list) -> list:
     return list(merged.values())
 
 
-def _read_results(path: Path) -> dict:
+def read_run_results(path: Path) -> dict:
     if path.exists():
         try:
             data = json.loads(path.read_text())
@@ -125,9 +125,9 @@ def _read_results(path: Path) -> dict:
     return {"format": RESULTS_FORMAT, "records": [], "claims": [], "notebooks": [], "runs": []}
 
 
-def _write_results(out: Path, new_records: list, claims=None, notebooks=None, run=None) -> dict:
+def write_run_results(out: Path, new_records: list, claims=None, notebooks=None, run=None) -> dict:
     path = out / "results.json"
-    data = _read_results(path)
+    data = read_run_results(path)
     data["format"] = RESULTS_FORMAT
     data["records"] = _merge(data["records"], new_records)
     data["records"].sort(key=lambda r: (ex.TABLE_IDS.index(r["table"]) if r.get("table") in ex.TABLE_IDS else 99,
@@ -177,7 +177,7 @@ def reproduce(profile: str = "smoke", only=None, data: str = "synthetic", device
             raise RuntimeError("--executor slurm: sbatch/srun not found on this machine; run from a Slurm login "
                                "node (or try the same path here with --executor submitit-local)")
     overrides = dict(overrides or {})
-    _check_inputs(profile, variant, overrides, data, test_data, device)
+    check_inputs(profile, variant, overrides, data, test_data, device)
     tables = ex.parse_only(only)
     out = Path(out or f"runs/reproduce-{profile}").resolve()
     cache = Path(cache_dir).resolve() if cache_dir else out / "cache"
@@ -203,7 +203,7 @@ def reproduce(profile: str = "smoke", only=None, data: str = "synthetic", device
     with OutLock(out), torch_threads(threads):
         statuses = []
         compute_rows([(t, r, 0) for t in tables for r in ex.get_table(t).row_ids])
-        earlier = {n["notebook"]: n for n in _read_results(out / "results.json").get("notebooks", [])}
+        earlier = {n["notebook"]: n for n in read_run_results(out / "results.json").get("notebooks", [])}
         for stem, nb_tables in ex.NOTEBOOKS.items():
             selected = [t for t in nb_tables if t in tables]
             if not selected:
@@ -214,7 +214,7 @@ def reproduce(profile: str = "smoke", only=None, data: str = "synthetic", device
                       "figures_dir": str(out / "figures" / stem), "compute": not scheduled,
                       "results": ""}  # train and evaluate the rows (the chapters default to the published run)
             source = nb_dir / f"{stem}.ipynb"
-            key = _notebook_key(source, params)
+            key = notebook_key(source, params)
             previous = earlier.get(source.name, {})
             if not force and previous.get("status") == "ok" and previous.get("key") == key \
                     and Path(previous.get("executed", "")).exists() and _rows_finished(out, selected):
@@ -228,8 +228,8 @@ def reproduce(profile: str = "smoke", only=None, data: str = "synthetic", device
             if status["status"] == "ok":
                 log(f"  done in {status['seconds']:.0f} s")
             else:
-                log(f"  FAILED: {_failure_text(status)}")
-            _write_results(out, load_records(out), notebooks=statuses, run=run)
+                log(f"  FAILED: {failure_text(status)}")
+            write_run_results(out, load_records(out), notebooks=statuses, run=run)
 
         # More seeds for every row of the claims whose comparison is close (a claim compares its rows on the
         # seeds they all have). Averaging over seeds can make other comparisons close: repeat until no new row
@@ -253,7 +253,7 @@ def reproduce(profile: str = "smoke", only=None, data: str = "synthetic", device
             compute_rows([(t, r, seed) for seed in range(1, n_seeds) for t, r in new])
             for seed in range(1, n_seeds):
                 for table_id, row_id in new:
-                    _write_results(out, run_table(table_id, profile, data, device, seed, out, cache, overrides,
+                    write_run_results(out, run_table(table_id, profile, data, device, seed, out, cache, overrides,
                                                   variant, test_data, token, [row_id], log=log,
                                                   compute=not scheduled))
             records = select_records(load_records(out), profile, data, variant, overrides, test_data)
@@ -265,7 +265,7 @@ def reproduce(profile: str = "smoke", only=None, data: str = "synthetic", device
         run.update(finished=utc_now(), seconds=round(time.time() - t_start, 1))
         if scheduled:
             run["tasks"] = scheduler.state_summary(out / "jobs" / "state.json")
-        results = _write_results(out, load_records(out), claims=claims, notebooks=statuses, run=run)
+        results = write_run_results(out, load_records(out), claims=claims, notebooks=statuses, run=run)
         same = [r for r in results["runs"] if r.get("profile") == profile and r.get("data") == data]
         run["all_runs"] = {"runs": len(same), "seconds": round(sum(r.get("seconds") or 0.0 for r in same), 1)}
         report = report_markdown(tables, values, claims, statuses, run, figures, out)

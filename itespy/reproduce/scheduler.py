@@ -30,7 +30,7 @@ from pathlib import Path
 from ..io import atomic_write_json, utc_now
 from .backends import NO_RETRY, LocalBackend, SubmititBackend
 from .jobs import code_version
-from .rows import _row_file, error_records
+from .rows import row_file, error_records
 from .tasks import Task, execute_task, plan, plan_text, row_settings  # noqa: F401 -- re-exported
 
 EXECUTORS = ("local", "slurm", "submitit-local")
@@ -191,6 +191,6 @@ def run_rows(items, settings: dict, executor: str = "local", jobs: int = 1, retr
             recs = error_records(table_id, row_id, seed, s["profile"], s["data"], RuntimeError(message),
                                     variant=s["variant"], overrides=s["overrides"], user_data=s["data"],
                                     test_data=s["test_data"], executor=executor)
-            atomic_write_json(_row_file(s["rows_dir"], table_id, row_id, seed).with_name(f"seed{seed}.error.json"),
+            atomic_write_json(row_file(s["rows_dir"], table_id, row_id, seed).with_name(f"seed{seed}.error.json"),
                               {"records": recs})
     return results

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import experiments as ex
-from .jobs import _done, ensure_teacher
-from .rows import _row_line, row_finished, row_jobs, row_trains, run_row
+from .jobs import job_done, ensure_teacher
+from .rows import row_line, row_finished, row_jobs, row_trains, run_row
 
 
 @dataclass
@@ -54,7 +54,7 @@ def plan(items, settings: dict) -> list:
                 continue
         students.setdefault(sid, Task(sid, needs=(tid,) if tid else ())).rows.append((table_id, row_id, seed))
     done = {tid for tid, t in teachers.items()
-            if not t.rows and _done(Path(s["cache_dir"]) / tid, s["force_token"])}
+            if not t.rows and job_done(Path(s["cache_dir"]) / tid, s["force_token"])}
     for task in students.values():
         task.needs = tuple(n for n in task.needs if n not in done)
     # Priority order (a free worker takes the first ready task): teachers that students wait for (most
@@ -97,7 +97,7 @@ def execute_task(task: Task, settings: dict, code_version: str | None = None, th
     for table_id, row_id, seed in task.rows:
         t0 = time.time()
         recs = run_row(table_id, row_id, seed=seed, **s)
-        lines.append(_row_line(recs, time.time() - t0))
+        lines.append(row_line(recs, time.time() - t0))
     device = "cpu"
     if s["device"] != "cpu":
         import torch

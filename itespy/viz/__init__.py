@@ -16,7 +16,6 @@ from .poses import (EXAMPLE_POSE_MM, FLIP_CHOICES, POSE_PALETTE, SIDE_COLORS, bo
                     descendants, direction_concentration, euler_rotation, example_pose, flip_joint_depth,
                     project_pose, rotate_pose, to_ground_truth_scale)
 from .traces import IMAGE_VIEW_CAMERA, skeleton_figure
-from .traces import _GROUPS, _scene_layout, _segments, _skeleton_traces  # noqa: F401  (itespy.predict)
 from .widgets import (CompareWidget, PlotlyView, RotationWidget, compare_static, compare_widget, posed_view,
                       rotation_static, rotation_widget)
 

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ..skeleton import BONES, NUM_JOINTS
-from .poses import POSE_PALETTE, SIDE_COLORS, _poses, _side
+from .poses import POSE_PALETTE, SIDE_COLORS, as_pose_array, joint_side
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -23,12 +23,12 @@ def plot_skeleton_3d(ax, pose, color=None, label=None, alpha: float = 1.0, lines
 
     ``color=None`` colours left/right/torso bones by :data:`SIDE_COLORS`; otherwise one colour. Axis
     limits grow to keep every pose drawn on ``ax`` visible, with equal scale on all axes."""
-    pose = _poses(pose, "pose")
+    pose = as_pose_array(pose, "pose")
     if pose.ndim != 2:
         raise ValueError(f"plot_skeleton_3d: pose must be one (17, 3) pose, got {pose.shape}")
     x, y, z = pose[:, 0], pose[:, 2], -pose[:, 1]  # matplotlib's vertical axis is up = -y
     for i, (p, c) in enumerate(BONES):  # the legend label goes on a bone if one colour, else on the joints
-        ax.plot([x[p], x[c]], [y[p], y[c]], [z[p], z[c]], color=color or SIDE_COLORS[_side(c)], alpha=alpha,
+        ax.plot([x[p], x[c]], [y[p], y[c]], [z[p], z[c]], color=color or SIDE_COLORS[joint_side(c)], alpha=alpha,
                 linestyle=linestyle, linewidth=linewidth, label=label if (i == 0 and color) else None)
     ax.plot(x, y, z, "o", color=color or SIDE_COLORS["torso"], markersize=markersize, alpha=alpha,
             label=None if color else label)
@@ -52,11 +52,11 @@ def plot_skeleton_3d(ax, pose, color=None, label=None, alpha: float = 1.0, lines
 def plot_skeleton_2d(ax, kp2d, color=None, label=None, alpha: float = 1.0, linestyle: str = "-",
                      linewidth: float = 2.0, markersize: float = 3.0):
     """Draw one 2D pose (17, 2) (image coordinates: x right, y down) on a matplotlib axis, equal aspect."""
-    kp2d = _poses(kp2d, "kp2d", dims=(2,))
+    kp2d = as_pose_array(kp2d, "kp2d", dims=(2,))
     if kp2d.ndim != 2:
         raise ValueError(f"plot_skeleton_2d: kp2d must be one (17, 2) pose, got {kp2d.shape}")
     for i, (p, c) in enumerate(BONES):
-        ax.plot(kp2d[[p, c], 0], kp2d[[p, c], 1], color=color or SIDE_COLORS[_side(c)], alpha=alpha,
+        ax.plot(kp2d[[p, c], 0], kp2d[[p, c], 1], color=color or SIDE_COLORS[joint_side(c)], alpha=alpha,
                 linestyle=linestyle, linewidth=linewidth, label=label if (i == 0 and color) else None)
     ax.plot(kp2d[:, 0], kp2d[:, 1], "o", color=color or SIDE_COLORS["torso"], alpha=alpha, markersize=markersize,
             label=None if color else label)
@@ -66,7 +66,7 @@ def plot_skeleton_2d(ax, kp2d, color=None, label=None, alpha: float = 1.0, lines
     return ax
 
 
-def _figure(*args, **kwargs):
+def new_figure(*args, **kwargs):
     import matplotlib.pyplot as plt  # deferred: importing itespy.viz must not pick a backend
     return plt.figure(*args, **kwargs)
 
@@ -77,13 +77,13 @@ def skeleton_grid(poses, titles=None, path=None, ncols: int | None = None, view:
 
     poses: (M, 17, 3) (or (M, 17, 2) with ``view="2d"``); ``view="2d"`` draws (x, y) only.
     ``colors``: None (left/right/torso), one colour, or one per pose. Saved to ``path`` if given."""
-    poses = _poses(poses, "poses", dims=(2, 3) if view == "2d" else (3,))
+    poses = as_pose_array(poses, "poses", dims=(2, 3) if view == "2d" else (3,))
     if poses.ndim == 2:
         poses = poses[None]
     m = len(poses)
     ncols = ncols or min(m, 6)
     nrows = -(-m // ncols)
-    fig = _figure(figsize=(panel_size * ncols, panel_size * nrows + (0.4 if suptitle else 0)))
+    fig = new_figure(figsize=(panel_size * ncols, panel_size * nrows + (0.4 if suptitle else 0)))
     for i, pose in enumerate(poses):
         col = colors[i] if isinstance(colors, (list, tuple)) else colors
         if view == "3d":
@@ -160,7 +160,7 @@ def plot_loss_curves(history, keys=None, ax=None, path=None, title: str | None =
     if missing:
         raise ValueError(f"plot_loss_curves: history has no {missing}; available: {available}")
     if ax is None:
-        fig = _figure(figsize=(5.0, 3.4))
+        fig = new_figure(figsize=(5.0, 3.4))
         ax = fig.add_subplot(1, 1, 1)
     epochs = [r["epoch"] for r in records]
     for k in keys:
@@ -200,7 +200,7 @@ def plot_error_bars(errors: dict, labels=None, ax=None, path=None, unit: str = "
             raise ValueError(f"plot_error_bars: {name!r} has {len(row)} values for {len(labels)} labels")
         table[name] = np.asarray(row, dtype=np.float64)
     if ax is None:
-        fig = _figure(figsize=(max(5.0, 0.45 * len(labels) * max(1, len(table)) ** 0.5 + 1.5), 3.4))
+        fig = new_figure(figsize=(max(5.0, 0.45 * len(labels) * max(1, len(table)) ** 0.5 + 1.5), 3.4))
         ax = fig.add_subplot(1, 1, 1)
     width = 0.8 / len(table)
     x = np.arange(len(labels))
@@ -231,7 +231,7 @@ def plot_joint_matrix(matrix, ax=None, title: str | None = None, cmap: str = "vi
     if matrix.shape != (NUM_JOINTS, NUM_JOINTS):
         raise ValueError(f"plot_joint_matrix: expected a ({NUM_JOINTS}, {NUM_JOINTS}) matrix, got {matrix.shape}")
     if ax is None:
-        ax = _figure(figsize=(4.4, 3.8)).add_subplot(1, 1, 1)
+        ax = new_figure(figsize=(4.4, 3.8)).add_subplot(1, 1, 1)
     image = ax.imshow(matrix, cmap=cmap, vmin=vmin, vmax=vmax)
     ticks = np.arange(NUM_JOINTS)
     ax.set_xticks(ticks)
@@ -259,7 +259,7 @@ def joint_matrix_grid(matrices, titles=None, ncols: int | None = None, path=None
         raise ValueError("joint_matrix_grid: no matrices to draw")
     ncols = ncols or min(len(mats), 4)
     nrows = -(-len(mats) // ncols)
-    fig = _figure(figsize=(panel_size * ncols + 0.3, panel_size * nrows + (0.4 if suptitle else 0)))
+    fig = new_figure(figsize=(panel_size * ncols + 0.3, panel_size * nrows + (0.4 if suptitle else 0)))
     lo, hi = (min(m.min() for m in mats), max(m.max() for m in mats)) if shared_scale else (None, None)
     for i, m in enumerate(mats):
         ax = fig.add_subplot(nrows, ncols, i + 1)
@@ -279,7 +279,7 @@ def plot_long_run(runs: dict, split: str = "val", path=None, title: str | None =
     Returns the figure."""
     if not runs:
         raise ValueError("plot_long_run: no runs given; expected {label: bench/teacher_long.py JSON}")
-    fig = _figure(figsize=(11.0, 3.8))
+    fig = new_figure(figsize=(11.0, 3.8))
     ax_err, ax_depth = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
     for i, (label, run) in enumerate(runs.items()):
         records = [r for r in run.get("records", []) if r.get("stage") == "teacher" and split in r]

@@ -47,7 +47,7 @@ def example_pose(units: str = "model") -> np.ndarray:
     raise ValueError(f"example_pose: units must be 'model' or 'mm', got {units!r}")
 
 
-def _poses(x, name: str, dims=(3,)) -> np.ndarray:
+def as_pose_array(x, name: str, dims=(3,)) -> np.ndarray:
     """Validate and convert (array or tensor) to float64 numpy, shape (..., 17, D)."""
     if isinstance(x, torch.Tensor):
         x = x.detach().cpu().numpy()
@@ -56,7 +56,7 @@ def _poses(x, name: str, dims=(3,)) -> np.ndarray:
     return x
 
 
-def _side(child: int) -> str:
+def joint_side(child: int) -> str:
     return "left" if child in LEFT_JOINTS else "right" if child in RIGHT_JOINTS else "torso"
 
 
@@ -77,7 +77,7 @@ def euler_rotation(yaw: float = 0.0, pitch: float = 0.0, roll: float = 0.0) -> n
 
 def rotate_pose(pose, rotation) -> np.ndarray:
     """R Y for row-stacked poses (..., 17, 3) (:func:`geometry.rotate`), returned as float64 numpy."""
-    pose = _poses(pose, "pose")
+    pose = as_pose_array(pose, "pose")
     return geometry.rotate(torch.from_numpy(pose), torch.as_tensor(np.asarray(rotation, np.float64))).numpy()
 
 
@@ -85,7 +85,7 @@ def project_pose(pose, t: float = geometry.ROOT_DISTANCE, mode: str = "perspecti
     """Model-space 2D (..., 17, 2) of root-centred poses (model units) with the root at depth ``t``.
 
     ``mode="perspective"``: P(Y) = (x, y) / max(1, t + z); ``"orthographic"``: (x, y) / t."""
-    pose = torch.from_numpy(_poses(pose, "pose"))
+    pose = torch.from_numpy(as_pose_array(pose, "pose"))
     if mode == "perspective":
         return geometry.perspective_project(pose, t).numpy()
     if mode == "orthographic":
@@ -112,7 +112,7 @@ def flip_joint_depth(pose, joint: int, t: float = geometry.ROOT_DISTANCE, mode: 
     descendants follow, each on its own ray, keeping its bone length (the solution nearest to the mirror
     flip is used; if a ray is too far to reach, the nearest point on it). The perspective 2D is unchanged.
     """
-    pose = _poses(pose, "pose").copy()
+    pose = as_pose_array(pose, "pose").copy()
     if pose.ndim != 2:
         raise ValueError(f"flip_joint_depth: expects one pose (17, 3), got {pose.shape}")
     if not 0 < joint < NUM_JOINTS:
@@ -153,8 +153,8 @@ def to_ground_truth_scale(pred, gt, flip: bool = True) -> np.ndarray:
     (:func:`itespy.metrics.depth_flip`) where that is closer. The mean joint distance of the result to
     ``gt`` is the protocol's per-sample error."""
     from .. import metrics
-    pred = geometry.root_centre(_poses(pred, "pred").reshape(-1, NUM_JOINTS, 3))
-    gt = geometry.root_centre(_poses(gt, "gt").reshape(-1, NUM_JOINTS, 3))
+    pred = geometry.root_centre(as_pose_array(pred, "pred").reshape(-1, NUM_JOINTS, 3))
+    gt = geometry.root_centre(as_pose_array(gt, "gt").reshape(-1, NUM_JOINTS, 3))
     if pred.shape != gt.shape:
         raise ValueError(f"to_ground_truth_scale: pred {pred.shape} and gt {gt.shape} differ in shape")
     candidates = [pred] + ([metrics.depth_flip(pred)] if flip else [])
@@ -167,7 +167,7 @@ def body_forward(poses) -> np.ndarray:
     """Unit vector (N, 3) the body faces (chest normal): :func:`itespy.skeleton.body_forward_vector`,
     (Thorax − Hip) × (RHip − LHip), normalised. For a subject facing the camera (camera frame, y down) it is (0, 0, −1).
     Defined by the body alone, so it rotates with the pose: R·pose faces R·forward."""
-    forward = body_forward_vector(_poses(poses, "poses").reshape(-1, NUM_JOINTS, 3))
+    forward = body_forward_vector(as_pose_array(poses, "poses").reshape(-1, NUM_JOINTS, 3))
     return forward / np.maximum(np.linalg.norm(forward, axis=-1, keepdims=True), 1e-12)
 
 

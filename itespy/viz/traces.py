@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..skeleton import BONES, JOINT_NAMES, NUM_JOINTS
-from .poses import POSE_PALETTE, SIDE_COLORS, _poses, _side
+from .poses import POSE_PALETTE, SIDE_COLORS, as_pose_array, joint_side
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -15,7 +15,7 @@ from .poses import POSE_PALETTE, SIDE_COLORS, _poses, _side
 IMAGE_VIEW_CAMERA = dict(up=dict(x=0, y=-1, z=0), eye=dict(x=0.9, y=-0.5, z=-1.6), center=dict(x=0, y=0, z=0))
 
 
-def _segments(pose: np.ndarray, bones) -> list[list]:
+def skeleton_segments(pose: np.ndarray, bones) -> list[list]:
     """Per-axis coordinate lists of the given bones, separated by None (plotly line gaps)."""
     out = [[], [], []][: pose.shape[1]]
     for p, c in bones:
@@ -24,10 +24,10 @@ def _segments(pose: np.ndarray, bones) -> list[list]:
     return out
 
 
-_GROUPS = {side: [b for b in BONES if _side(b[1]) == side] for side in ("torso", "left", "right")}
+SKELETON_GROUPS = {side: [b for b in BONES if joint_side(b[1]) == side] for side in ("torso", "left", "right")}
 
 
-def _skeleton_traces(pose: np.ndarray, name: str, color=None, opacity: float = 1.0, dash=None,
+def skeleton_traces(pose: np.ndarray, name: str, color=None, opacity: float = 1.0, dash=None,
                      scene: str | None = None) -> list:
     """Four plotly traces for one pose: torso/left/right bones (named ``name·side``) and the joints
     (named ``name``, 17 markers in joint order). 3D (Scatter3d) for (17, 3), 2D (Scatter) for (17, 2)."""
@@ -36,8 +36,8 @@ def _skeleton_traces(pose: np.ndarray, name: str, color=None, opacity: float = 1
     kind = go.Scatter3d if three_d else go.Scatter
     extra = {"scene": scene} if (three_d and scene) else {}
     traces = []
-    for side, bones in _GROUPS.items():
-        xyz = _segments(pose, bones)
+    for side, bones in SKELETON_GROUPS.items():
+        xyz = skeleton_segments(pose, bones)
         traces.append(kind(**dict(zip("xyz", xyz)), mode="lines", name=f"{name}·{side}", legendgroup=name,
                            showlegend=False, opacity=opacity, hoverinfo="skip",
                            line=dict(color=color or SIDE_COLORS[side], width=5 if three_d else 3, dash=dash),
@@ -48,16 +48,16 @@ def _skeleton_traces(pose: np.ndarray, name: str, color=None, opacity: float = 1
     return traces
 
 
-def _set_traces(fig, start: int, pose: np.ndarray) -> None:
-    """Overwrite the coordinates of the four traces made by :func:`_skeleton_traces` at ``start``."""
-    for k, bones in enumerate(_GROUPS.values()):
-        for axis, coords in zip("xyz", _segments(pose, bones)):
+def set_traces(fig, start: int, pose: np.ndarray) -> None:
+    """Overwrite the coordinates of the four traces made by :func:`skeleton_traces` at ``start``."""
+    for k, bones in enumerate(SKELETON_GROUPS.values()):
+        for axis, coords in zip("xyz", skeleton_segments(pose, bones)):
             fig.data[start + k][axis] = coords
     for axis, coords in zip("xyz", pose.T.tolist()):
         fig.data[start + 3][axis] = coords
 
 
-def _scene_layout(radius: float, eye=None) -> dict:
+def scene_layout(radius: float, eye=None) -> dict:
     rng = [-radius, radius]
     axes = {f"{a}axis": dict(range=rng, title=title, zeroline=False) for a, title in
             zip("xyz", ("x", "y (down)", "z (depth)"))}
@@ -74,19 +74,19 @@ def skeleton_figure(poses: dict, title: str | None = None, colors: dict | None =
     import plotly.graph_objects as go
     if not isinstance(poses, dict) or not poses:
         raise ValueError("skeleton_figure: poses must be a non-empty dict {name: (17, 3) pose}")
-    arrays = {name: _poses(p, f"poses[{name!r}]").reshape(NUM_JOINTS, 3) for name, p in poses.items()}
+    arrays = {name: as_pose_array(p, f"poses[{name!r}]").reshape(NUM_JOINTS, 3) for name, p in poses.items()}
     colors = dict(colors or {})
     fig = go.FigureWidget() if widget else go.Figure()
     for i, (name, pose) in enumerate(arrays.items()):
         default = None if i == 0 else POSE_PALETTE[(i - 1) % len(POSE_PALETTE)]
-        fig.add_traces(_skeleton_traces(pose, name, color=colors.get(name, default)))
+        fig.add_traces(skeleton_traces(pose, name, color=colors.get(name, default)))
     radius = 1.1 * max(np.abs(p).max() for p in arrays.values())
-    fig.update_layout(scene=_scene_layout(radius, eye), title=title, height=height,
+    fig.update_layout(scene=scene_layout(radius, eye), title=title, height=height,
                       margin=dict(l=0, r=0, t=40 if title else 10, b=0))
     return fig
 
 
-def _panel_2d_layout(limit: float, title: str) -> dict:
+def panel_2d_layout(limit: float, title: str) -> dict:
     return dict(title=title, xaxis=dict(range=[-limit, limit], zeroline=False, title="u"),
                 yaxis=dict(range=[limit, -limit], scaleanchor="x", zeroline=False, title="v (down)"),
                 margin=dict(l=40, r=10, t=40, b=40), showlegend=True)

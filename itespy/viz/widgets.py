@@ -16,9 +16,9 @@ import traitlets
 
 from .. import geometry
 from ..skeleton import NUM_JOINTS
-from .figures import _figure, plot_skeleton_2d, plot_skeleton_3d, save_figure
-from .poses import FLIP_CHOICES, _poses, euler_rotation, flip_joint_depth, project_pose, rotate_pose
-from .traces import _panel_2d_layout, _scene_layout, _set_traces, _skeleton_traces
+from .figures import new_figure, plot_skeleton_2d, plot_skeleton_3d, save_figure
+from .poses import FLIP_CHOICES, as_pose_array, euler_rotation, flip_joint_depth, project_pose, rotate_pose
+from .traces import panel_2d_layout, scene_layout, set_traces, skeleton_traces
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -88,7 +88,7 @@ class PlotlyView(anywidget.AnyWidget):
 
 
 def _as_sequence(poses, name: str) -> np.ndarray:
-    poses = _poses(poses, name)
+    poses = as_pose_array(poses, name)
     return poses[None] if poses.ndim == 2 else poses.reshape(-1, NUM_JOINTS, 3)
 
 
@@ -132,14 +132,14 @@ class RotationWidget(widgets.VBox):
                                                  description="sample", **s)
         radius = 1.1 * np.linalg.norm(self.poses, axis=-1).max()
         base = self.poses[sample]
-        self.fig3d = go.Figure(layout=dict(scene=_scene_layout(radius), height=height, width=height,
+        self.fig3d = go.Figure(layout=dict(scene=scene_layout(radius), height=height, width=height,
                                            margin=dict(l=0, r=0, t=30, b=0), title="3D (camera frame)"))
-        self.fig2d = go.Figure(layout=dict(height=height, width=height, **_panel_2d_layout(
+        self.fig2d = go.Figure(layout=dict(height=height, width=height, **panel_2d_layout(
             1.15 * radius / max(t - radius, 1.0), "2D: P(Y) = (x, y) / max(1, t + z)")))
         for fig, dims in ((self.fig3d, 3), (self.fig2d, 2)):
-            fig.add_traces(_skeleton_traces(base[:, :dims], "unflipped", color="#bbbbbb", dash="dot"))
-            fig.add_traces(_skeleton_traces(base[:, :dims], "pose"))
-        self.fig2d.add_traces(_skeleton_traces(base[:, :2], "orthographic", color="#2ca02c", dash="dash"))
+            fig.add_traces(skeleton_traces(base[:, :dims], "unflipped", color="#bbbbbb", dash="dot"))
+            fig.add_traces(skeleton_traces(base[:, :dims], "pose"))
+        self.fig2d.add_traces(skeleton_traces(base[:, :2], "orthographic", color="#2ca02c", dash="dash"))
         self._quiet = False
         for control in self.sliders.values():
             control.observe(self._on_change, names="value")
@@ -183,11 +183,11 @@ class RotationWidget(widgets.VBox):
                                                 st["flip"], st["flip_mode"])
         ghost = st["flip"] is not None
         with self.fig3d.batch_update(), self.fig2d.batch_update():
-            _set_traces(self.fig3d, 0, self.pose_unflipped)
-            _set_traces(self.fig3d, 4, self.pose_3d)
-            _set_traces(self.fig2d, 0, project_pose(self.pose_unflipped, st["t"]))
-            _set_traces(self.fig2d, 4, self.pose_2d)
-            _set_traces(self.fig2d, 8, project_pose(self.pose_3d, st["t"], "orthographic"))
+            set_traces(self.fig3d, 0, self.pose_unflipped)
+            set_traces(self.fig3d, 4, self.pose_3d)
+            set_traces(self.fig2d, 0, project_pose(self.pose_unflipped, st["t"]))
+            set_traces(self.fig2d, 4, self.pose_2d)
+            set_traces(self.fig2d, 8, project_pose(self.pose_3d, st["t"], "orthographic"))
             for fig in (self.fig3d, self.fig2d):
                 for tr in fig.data[:4]:
                     tr.visible = ghost
@@ -203,7 +203,7 @@ def rotation_static(pose, yaw=0.0, pitch=0.0, roll=0.0, t=geometry.ROOT_DISTANCE
     (angles in degrees, t in model units). A flipped pose is drawn over a dashed grey unflipped one."""
     pose = _as_sequence(pose, "pose_3d")[sample]
     posed, kp = posed_view(pose, yaw, pitch, roll, t, flip, flip_mode)
-    fig = _figure(figsize=(8.5, 4.2))
+    fig = new_figure(figsize=(8.5, 4.2))
     ax3, ax2 = fig.add_subplot(1, 2, 1, projection="3d"), fig.add_subplot(1, 2, 2)
     if flip is not None:
         ghost, _ = posed_view(pose, yaw, pitch, roll, t)
@@ -270,7 +270,7 @@ class CompareWidget(widgets.VBox):
         import plotly.graph_objects as go
         from plotly.subplots import make_subplots
         self.sequences = _named_sequences(gt, teacher, student)
-        self.kp2d = None if kp2d is None else _poses(kp2d, "kp2d", dims=(2,)).reshape(-1, NUM_JOINTS, 2)
+        self.kp2d = None if kp2d is None else as_pose_array(kp2d, "kp2d", dims=(2,)).reshape(-1, NUM_JOINTS, 2)
         n = len(next(iter(self.sequences.values())))
         if self.kp2d is not None and len(self.kp2d) != n:
             raise ValueError(f"compare: kp2d has {len(self.kp2d)} samples, the poses have {n}")
@@ -285,17 +285,17 @@ class CompareWidget(widgets.VBox):
         radius = 1.1 * max(np.linalg.norm(v, axis=-1).max() for v in self.sequences.values())
         for i, name in enumerate(names):
             scene = "scene" if i == 0 else f"scene{i + 1}"
-            self.fig3d.add_traces(_skeleton_traces(self.sequences[name][0], name, scene=scene))
-            self.fig3d.layout[scene].update(_scene_layout(radius))
+            self.fig3d.add_traces(skeleton_traces(self.sequences[name][0], name, scene=scene))
+            self.fig3d.layout[scene].update(scene_layout(radius))
         self.fig3d.update_layout(height=height, width=330 * len(names), showlegend=False,
                                  margin=dict(l=0, r=0, t=40, b=0))
         self.fig2d = self.view2d = None
         self.view3d = PlotlyView()
         children = [self.view3d]
         if self.kp2d is not None:
-            layout = _panel_2d_layout(1.1 * np.abs(self.kp2d).max(), "2D input") | dict(showlegend=False)
+            layout = panel_2d_layout(1.1 * np.abs(self.kp2d).max(), "2D input") | dict(showlegend=False)
             self.fig2d = go.Figure(layout=dict(height=height, width=height, **layout))
-            self.fig2d.add_traces(_skeleton_traces(self.kp2d[0], "input"))
+            self.fig2d.add_traces(skeleton_traces(self.kp2d[0], "input"))
             self.view2d = PlotlyView()
             children.append(self.view2d)
         self._quiet = False
@@ -315,10 +315,10 @@ class CompareWidget(widgets.VBox):
         gt = self.posed.get("ground truth")
         with self.fig3d.batch_update():
             for i, (name, pose) in enumerate(self.posed.items()):
-                _set_traces(self.fig3d, 4 * i, pose)
+                set_traces(self.fig3d, 4 * i, pose)
                 self.fig3d.layout.annotations[i].text = _panel_title(name, pose, gt, self.unit)
             if self.fig2d is not None:
-                _set_traces(self.fig2d, 0, self.kp2d[st["sample"]])
+                set_traces(self.fig2d, 0, self.kp2d[st["sample"]])
         self.view3d.show(self.fig3d)
         if self.view2d is not None:
             self.view2d.show(self.fig2d)
@@ -331,7 +331,7 @@ def compare_static(gt, teacher, student, kp2d=None, index: int = 0, yaw: float =
     rot = euler_rotation(yaw, pitch)
     posed = {k: rotate_pose(v[index], rot) for k, v in seqs.items()}
     ncols = len(posed) + (kp2d is not None)
-    fig = _figure(figsize=(3.3 * ncols, 3.6))
+    fig = new_figure(figsize=(3.3 * ncols, 3.6))
     for i, (name, pose) in enumerate(posed.items()):
         ax = fig.add_subplot(1, ncols, i + 1, projection="3d")
         plot_skeleton_3d(ax, pose)
@@ -339,7 +339,7 @@ def compare_static(gt, teacher, student, kp2d=None, index: int = 0, yaw: float =
         ax.set_title(_panel_title(name, pose, posed.get("ground truth"), unit), fontsize=9)
     if kp2d is not None:
         ax = fig.add_subplot(1, ncols, ncols)
-        plot_skeleton_2d(ax, _poses(kp2d, "kp2d", dims=(2,)).reshape(-1, NUM_JOINTS, 2)[index])
+        plot_skeleton_2d(ax, as_pose_array(kp2d, "kp2d", dims=(2,)).reshape(-1, NUM_JOINTS, 2)[index])
         ax.set_title("2D input", fontsize=9)
     fig.tight_layout()
     if path is not None:

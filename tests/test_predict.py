@@ -304,3 +304,20 @@ def test_python_m_itespy_predict(run_dir, sample_files, tmp_path, capsys):
     assert cli.main(["predict", "--checkpoint", str(run_dir), "--input", str(tmp_path / "none.json"),
                      "--format", "coco17"]) == 2
     assert "none.json" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("checkpoint,margin", [("pretrained", 0.9), ("pretrained:synthetic-tutorial", 1.0)])
+def test_predict_works_out_of_the_box_with_a_shipped_model(checkpoint, margin, sample_files, truth, tmp_path):
+    """No training: a shipped model lifts the synthetic test clip (a held-out body walking) better than the flat
+    pose, teacher and student (P-MPJPE without the mirror; the real-mocap model by at least 10 %)."""
+    from itespy import cli
+    from itespy.evaluate import flat_pose
+    out = tmp_path / "pred.npz"
+    assert cli.main(["predict", "--checkpoint", checkpoint, "--input", str(sample_files["h36m17"]),
+                     "--format", "h36m17", "--out", str(out)]) == 0
+    with np.load(out) as z:
+        gt = truth["poses_3d_mm"][z["frame_index"]]
+        flat = metrics.p_mpjpe(flat_pose(z["input_2d"]), gt).mean()
+        for model in ("teacher", "student"):
+            error = metrics.p_mpjpe(z[model], gt).mean()
+            assert error < margin * flat, (model, error, flat)

@@ -19,9 +19,10 @@ FIG = {"data": [{"type": "scatter3d", "x": [0, 1], "y": [0, 1], "z": [0, 1], "mo
        "layout": {"title": {"text": "a bone"}}}
 
 
-def test_the_eleven_chapters_in_reading_order():
+def test_the_twelve_chapters_in_reading_order():
     stems = chapter_stems()
-    assert len(stems) == 11 and stems[0] == "00_tour" and stems[3] == "02b_evaluation" and stems[-1] == "09_your_keypoints" and stems == sorted(stems)
+    assert len(stems) == 12 and stems[0] == "00_tour" and stems[3] == "02b_evaluation" and stems[-1] == "09_your_keypoints" and stems == sorted(stems)
+    assert stems[6] == "04b_training_pitfalls"
 
 
 def _params(stem, profile="smoke", quick=True, work=REPO / "runs" / "book-test"):

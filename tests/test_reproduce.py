@@ -259,3 +259,13 @@ def test_a_row_whose_files_are_missing_is_skipped_before_training(tmp_path):
     check_inputs("smoke", "paper", {}, data, None, "cpu")  # the GT files are there
     with pytest.raises(FileNotFoundError, match=FILE_2D["cpn"]):  # asking for CPN input without its file
         check_inputs("smoke", "paper", {}, f"h36m-cpn:{tmp_path}", None, "cpu")
+
+
+def test_the_report_says_how_many_seeds_each_verdict_rests_on():
+    from itespy.reproduce.report import seeds_sentence
+    claims = [{"id": "C1", "passed": True, "seeds": [0, 1, 2]}, {"id": "C2", "passed": False, "seeds": [0]},
+              {"id": "C5", "passed": None, "seeds": []}, {"id": "C3", "passed": True, "seeds": [0, 1, 2]}]
+    text = seeds_sentence(claims)
+    assert "C1, C3 on 3 seeds" in text and "C2 on 1 seed" in text and "C5" not in text
+    assert "no seeds were added" in text
+    assert seeds_sentence([{"id": "C1", "passed": True, "seeds": [0, 1, 2]}]) == " Verdicts rest on: C1 on 3 seeds."

@@ -82,6 +82,7 @@ def report_markdown(tables, values: dict, claims: list, statuses: list, run: dic
     nfail = sum(1 for c in claims if c["passed"] is False)
     summary = (f"**Claims:** {npass} hold, {nfail} do not, {len(claims) - npass - nfail} could not be checked "
                "(details after the tables).")
+    summary += seeds_sentence(claims)
     seeded = [c for c in claims if "stable" in c]
     if seeded:
         flips = [c["id"] for c in seeded if not c["stable"]]
@@ -113,7 +114,7 @@ def report_markdown(tables, values: dict, claims: list, statuses: list, run: dic
         if tid in figures:
             lines += [f"![{t.id}]({figures[tid]})", ""]
     lines += ["## Claims", "", f"{npass} hold, {nfail} do not, {len(claims) - npass - nfail} could not be checked "
-              "(✔ holds, ✘ does not, – not enough results).", ""]
+              "(✔ holds, ✘ does not, – not enough results)." + seeds_sentence(claims), ""]
     lines += [ex.claim_result_text(c, markdown=True) for c in claims] + [""]
     close = sum(d.endswith(("(close)", "(within seed noise)")) for c in claims for d in c["details"])
     if close:
@@ -132,4 +133,17 @@ def report_markdown(tables, values: dict, claims: list, statuses: list, run: dic
 def config_str(overrides: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in overrides.items())
 
+
+def seeds_sentence(claims) -> str:
+    """How many seeds each checked verdict rests on (a claim compares its rows on the seeds they all have;
+    the runner adds seeds only to the rows of close claims, so a far-apart comparison may rest on one seed)."""
+    by_n = {}
+    for c in claims:
+        if c["passed"] is not None and c.get("seeds"):
+            by_n.setdefault(len(c["seeds"]), []).append(c["id"])
+    if not by_n:
+        return ""
+    parts = [f"{', '.join(ids)} on {n} seed{'s' if n > 1 else ''}" for n, ids in sorted(by_n.items(), reverse=True)]
+    one = " (not close: no seeds were added to them)" if 1 in by_n and len(by_n) > 1 else ""
+    return f" Verdicts rest on: {'; '.join(parts)}{one}."
 

@@ -25,6 +25,7 @@ from itespy.data.spec import parse_spec
 from itespy.evaluate import evaluate_model
 from itespy.io import read_json
 from itespy.run import run_experiment
+from itespy.runfolder import RunFolder
 
 PROTOCOLS = ("mpjpe_scaled_flip", "p_mpjpe_flip", "mpjpe_scaled")
 
@@ -64,7 +65,7 @@ def main(argv=None):
         run_experiment(cfg, out, stage="student", splits=splits, resume=True, progress=False,
                        teacher_dir=teacher_dir)
         student, _ = load_model(out / "student.pt", "student")
-        kept = read_json(out / "history_student.json")[-1].get("kept", {})
+        kept = RunFolder(out).history("student")[-1].get("kept", {})
         result = {"teacher_dir": str(teacher_dir), "seed": base.seed, "overrides": overrides,
                   "student_recipe": {k: getattr(cfg, k) for k in STUDENT_FIELDS},
                   "seconds": round(time.time() - t0), "kept_step": kept.get("best_step"),

@@ -1,9 +1,8 @@
-"""Checkpoints: a run's final weights (``teacher.pt`` / ``student.pt``) and per-epoch states
-(``<stage>_last.pt``, with ``<stage>_prev.pt`` the fallback when the latest is corrupt), each with the
-configuration it was trained with; loading checks that configuration against the one expected."""
+"""Checkpoints: the file format of a model's weights (final ``teacher.pt`` / ``student.pt`` and the per-epoch
+states that :class:`itespy.runfolder.RunFolder` keeps), each with the configuration it was trained with;
+loading checks that configuration against the one expected."""
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import torch
@@ -52,11 +51,6 @@ def decompress_state_dict(state_dict: dict) -> dict:
                    else v) for name, v in state_dict.items()}
 
 
-def save_epoch_state(run_dir: Path, stage: str, state: dict):
-    last, prev = run_dir / f"{stage}_last.pt", run_dir / f"{stage}_prev.pt"
-    atomic_torch_save(last, state, backup=prev)  # the old _last becomes _prev only once the new one is on disk
-
-
 def load_checkpoint_file(path: Path) -> dict:
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
@@ -66,22 +60,6 @@ def load_checkpoint_file(path: Path) -> dict:
     if not isinstance(state, dict) or "model" not in state or "config" not in state:
         raise CheckpointError(f"checkpoint {path}: expected an itespy checkpoint with 'model' and 'config' keys.")
     return state
-
-
-def latest_epoch_state(run_dir: Path, stage: str):
-    """(path, state) of the newest readable epoch checkpoint of ``stage`` (``_last``, else ``_prev``), or None."""
-    names = (f"{stage}_last.pt", f"{stage}_prev.pt")
-    for i, name in enumerate(names):
-        path = run_dir / name
-        if path.exists():
-            try:
-                return path, load_checkpoint_file(path)
-            except CheckpointError as exc:
-                fallback = ("Falling back to the previous checkpoint." if i + 1 < len(names) and
-                            (run_dir / names[i + 1]).exists() else
-                            f"No earlier checkpoint is readable: training {stage} from epoch 1.")
-                warnings.warn(f"{exc} {fallback}", stacklevel=2)
-    return None
 
 
 def check_config_match(state, cfg, path, fields=MODEL_FIELDS, expected_from="requested"):

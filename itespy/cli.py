@@ -33,14 +33,12 @@ def _train(args):
 
 
 def _evaluate(args):
-    from .config import Config
     from .data import load_splits, load_test_set, parse_spec
     from .evaluate import DEFAULT_PROTOCOLS, evaluate_model, summary_line
     from .metrics import PROTOCOLS
-    from .io import read_json
-    from .checkpoints import load_model
     from .devices import resolve_device
     from .pretrained import resolve
+    from .runfolder import RunFolder
     run_dir = resolve(args.checkpoint)
     protocols = tuple(args.protocol) if args.protocol else DEFAULT_PROTOCOLS
     unknown = [p for p in protocols if p not in PROTOCOLS]
@@ -52,25 +50,13 @@ def _evaluate(args):
         parse_spec(args.data)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"--checkpoint {run_dir}: expected a run directory written by `itespy train`.")
+    folder = RunFolder(run_dir)
     device = resolve_device(args.device)
-    expected = None
-    if (run_dir / "config.json").exists():
-        try:
-            expected = Config.from_dict(read_json(run_dir / "config.json"))
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"--checkpoint {run_dir}: its config.json does not hold an itespy configuration "
-                             f"({exc}).") from None
-    models = {}
-    for stage in ("teacher", "student"):
-        if (run_dir / f"{stage}.pt").exists():
-            models[stage], cfg = load_model(run_dir / f"{stage}.pt", stage, device, expected=expected,
-                                            expected_from=f"{run_dir / 'config.json'} says")
-    if not models:
-        raise FileNotFoundError(f"--checkpoint {run_dir}: no teacher.pt or student.pt in it.")
+    models, cfg = folder.load_models(device)
+    scale = folder.training_scale()  # read (and checked) whatever the test data: a corrupt run is reported
     data = args.data or cfg.data
-    norm = read_json(run_dir / "normalisation.json") if (run_dir / "normalisation.json").exists() else {}
     if data.startswith("3dhp:"):
-        test = load_test_set(data, scale=norm.get("scale"), seed=cfg.seed, max_test=args.max_test)
+        test = load_test_set(data, scale=scale, seed=cfg.seed, max_test=args.max_test)
     else:
         test = load_splits(data, seed=cfg.seed, max_train=cfg.max_train,
                            max_test=args.max_test if args.max_test is not None else cfg.max_test)["test"]

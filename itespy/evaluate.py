@@ -96,3 +96,21 @@ def summary_line(metrics: dict) -> str:
     """'MPJPE 85.6 mm, P-MPJPE 54.9 mm (protocols mpjpe_scaled_flip, p_mpjpe_flip)'."""
     return (f"MPJPE {metrics['mpjpe_scaled_flip']['mean']:.1f} mm, P-MPJPE {metrics['p_mpjpe_flip']['mean']:.1f} mm "
             "(protocols mpjpe_scaled_flip, p_mpjpe_flip)")
+
+
+VALIDATION_PROTOCOLS = ("mpjpe_scaled_flip", "p_mpjpe_flip")
+SPREAD_POSES = 1024  # validation inputs over which the canonical pose's spread is measured
+
+
+def make_validator(val_set, cfg, device):
+    """validate(model) -> {"mpjpe", "p_mpjpe"[, "spread"]} on the validation split (training clips); the
+    teacher is scored as everywhere else (``cfg.teacher_output``) and its canonical pose's spread is logged,
+    so a collapse (one canonical pose for every input) shows in the history. ``cfg``: the run's Config
+    (``eval_batch_size``, ``teacher_output``). The training loop calls it back every ``cfg.val_every`` steps."""
+    def validate(model):
+        r = evaluate_model(model, val_set, device, VALIDATION_PROTOCOLS, cfg.eval_batch_size, cfg.teacher_output)
+        out = {"mpjpe": r["mpjpe_scaled_flip"]["mean"], "p_mpjpe": r["p_mpjpe_flip"]["mean"]}
+        if getattr(model, "is_teacher", False):
+            out["spread"] = canonical_spread(model, val_set.keypoints_2d[:SPREAD_POSES], device)
+        return out
+    return validate

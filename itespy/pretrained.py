@@ -54,16 +54,14 @@ def resolve(spec) -> Path:
 
 def _measure(run_dir: Path, data: str | None = None) -> dict:
     """Test metrics of the teacher and student stored in ``run_dir``, on its own data and test split."""
-    from .checkpoints import load_model
-    from .config import Config
     from .data.load import load_splits
     from .evaluate import evaluate_model
-    cfg = Config.from_dict(read_json(run_dir / "config.json"))
+    from .runfolder import RunFolder
+    models, cfg = RunFolder(run_dir).load_models()
     test = load_splits(data or cfg.data, seed=cfg.seed, max_train=cfg.max_train, max_test=cfg.max_test,
                        stride=cfg.stride)["test"]
     out = {}
-    for stage in ("teacher", "student"):
-        model, _ = load_model(run_dir / f"{stage}.pt", stage)
+    for stage, model in models.items():
         m = evaluate_model(model, test, teacher_output=cfg.teacher_output)
         out[stage] = {**{k: round(float(m[k]["mean"]), 2) for k in PROTOCOLS},
                       "mirror_rate": round(float(m["mirror_rate"]), 4)}

@@ -1,73 +1,23 @@
-"""One experiment end to end: data -> stage 1 teacher -> stage 2 student -> evaluation -> files.
+"""One experiment end to end: data -> stage 1 teacher -> stage 2 student -> evaluation -> a run folder.
 
-``run_experiment`` is what ``python -m itespy train`` and every notebook call. Outputs in ``out_dir``:
-config.json, run_info.json, teacher.pt, student.pt, history_teacher.json, history_student.json, metrics.json (see itespy.train).
-A finished run directory is never overwritten: rerunning returns its stored metrics (``resume``) or
-refuses with a clear message."""
+``run_experiment`` is what ``python -m itespy train`` and every notebook call. What it writes, and the rule for
+"the same run", belong to :class:`itespy.runfolder.RunFolder` (``keyed_run_dir`` and ``RunDirectoryError`` are
+re-exported here for the notebooks). A finished run directory is never overwritten: rerunning returns its
+stored metrics (``resume``) or refuses with a clear message."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
-from .config import RUN_FIELDS, STAGES, STUDENT_FIELDS, Config, config_key
+from .config import STAGES, Config
 from .data.validation import validation_split
-from .evaluate import canonical_spread, evaluate_model
-from .io import atomic_write_json, read_json
-from .checkpoints import TEACHER_MODEL_FIELDS, load_model, save_model
+from .evaluate import evaluate_model, make_validator
+from .checkpoints import TEACHER_MODEL_FIELDS
 from .devices import resolve_device, run_info, torch_threads
 from .inference import check_keypoints_2d
+from .runfolder import RunDirectoryError, RunFolder, keyed_run_dir
 from .train import train_student, train_teacher
 
-VALIDATION_PROTOCOLS = ("mpjpe_scaled_flip", "p_mpjpe_flip")
-SPREAD_POSES = 1024  # validation inputs over which the canonical pose's spread is measured
-
-
-def keyed_run_dir(base, cfg: Config, stage: str = "both") -> Path:
-    """``base/<teacher|run>-<key>``: one run folder per configuration (:func:`itespy.config.config_key`), so a
-    notebook re-run with other settings trains into a new folder instead of refusing the old one; a teacher's
-    folder is keyed by the teacher's settings only, so every student configuration finds it."""
-    prefix = "teacher" if stage == "teacher" else "run"
-    return Path(base) / f"{prefix}-{config_key(cfg, stage)}"
-
-
-class RunDirectoryError(RuntimeError):
-    """The output directory holds results of another run."""
-
-
-def _prepare_dir(out: Path, cfg: Config, resume: bool, overwrite: bool, stage: str = "both"):
-    config_path = out / "config.json"
-    if out.exists() and not out.is_dir():
-        raise RunDirectoryError(f"output directory {out}: it exists and is a file; expected a folder (or a path "
-                                "that does not exist yet).")
-    if config_path.exists() and not overwrite:
-        saved = read_json(config_path)
-        if not resume:
-            raise RunDirectoryError(
-                f"output directory {out}: it already holds a run (config.json). Pass --resume to continue or "
-                "reuse it, --overwrite to replace it, or choose another --out; earlier results are never "
-                "silently replaced.")
-        if not _same(saved, cfg, stage):
-            changed = sorted(k for k in saved if saved.get(k) != cfg.to_dict().get(k) and k not in _ignored(stage))
-            raise RunDirectoryError(f"output directory {out}: --resume with a different configuration "
-                                    f"(fields {changed}); use another --out.")
-    out.mkdir(parents=True, exist_ok=True)
-    for stale in out.glob(".*.tmp"):  # temp files of atomic writes cut short by a crash
-        stale.unlink(missing_ok=True)
-    atomic_write_json(config_path, cfg.to_dict())
-
-
-def make_validator(val_set, cfg: Config, device):
-    """validate(model) -> {"mpjpe", "p_mpjpe"[, "spread"]} on the validation split (training clips); the
-    teacher is scored as everywhere else (``cfg.teacher_output``) and its canonical pose's spread is logged,
-    so a collapse (one canonical pose for every input) shows in the history."""
-    def validate(model):
-        r = evaluate_model(model, val_set, device, VALIDATION_PROTOCOLS, cfg.eval_batch_size, cfg.teacher_output)
-        out = {"mpjpe": r["mpjpe_scaled_flip"]["mean"], "p_mpjpe": r["p_mpjpe_flip"]["mean"]}
-        if getattr(model, "is_teacher", False):
-            out["spread"] = canonical_spread(model, val_set.keypoints_2d[:SPREAD_POSES], device)
-        return out
-    return validate
-
+__all__ = ["RunDirectoryError", "keyed_run_dir", "normalisation_record", "run_experiment"]
 
 def run_experiment(cfg: Config, out_dir, stage: str = "both", splits=None, resume: bool = False,
                    overwrite: bool = False, progress: bool = True, teacher_dir=None) -> dict:
@@ -90,13 +40,10 @@ def _run_experiment(cfg: Config, out_dir, stage: str = "both", splits=None, resu
         if trained and getattr(cfg, name) < 1:
             raise ValueError(f"config.{name}: expected at least 1 epoch to train stage {stage!r}, "
                              f"got {getattr(cfg, name)}")
-    out = Path(out_dir)
-    metrics_path = out / "metrics.json"
-    if resume and metrics_path.exists() and not overwrite:
-        saved_cfg = read_json(out / "config.json") if (out / "config.json").exists() else None
-        stored = read_json(metrics_path)
-        wanted = {"teacher": ("teacher",), "student": ("student",), "both": ("teacher", "student")}[stage]
-        if saved_cfg is not None and _same(saved_cfg, cfg, stage) and all(k in stored for k in wanted):
+    folder = RunFolder(out_dir)
+    if resume and not overwrite:
+        stored = folder.stored_metrics(cfg, stage)
+        if stored is not None:
             return stored
     device = resolve_device(cfg.device)
     if splits is None:
@@ -104,17 +51,17 @@ def _run_experiment(cfg: Config, out_dir, stage: str = "both", splits=None, resu
         splits = load_splits(cfg.data, seed=cfg.seed, max_train=cfg.max_train, max_test=cfg.max_test,
                              stride=cfg.stride)
     _check_splits(splits, cfg)
-    teacher = None
+    teacher, teacher_folder = None, None
     if stage == "student" and cfg.use_kd:
-        source = Path(teacher_dir) if teacher_dir is not None else out
-        if not (source / "teacher.pt").is_file():
+        teacher_folder = RunFolder(teacher_dir) if teacher_dir is not None else folder
+        if not teacher_folder.has_model("teacher"):
             raise FileNotFoundError(f"stage 'student' with L_KD on (use_kd=True) needs a trained teacher: "
-                                    f"{source / 'teacher.pt'} not found. Pass --teacher RUN_DIR (teacher_dir=...), a "
-                                    f"run directory of `itespy train --stage teacher`, or train stage 'both'.")
-        teacher, _ = load_model(source / "teacher.pt", "teacher", device, expected=cfg, fields=TEACHER_MODEL_FIELDS)
-    _prepare_dir(out, cfg, resume, overwrite, stage)
-    atomic_write_json(out / "run_info.json", {**run_info(cfg, device), "stage": stage, "data_meta": _meta(splits)})
-    atomic_write_json(out / "normalisation.json", normalisation_record(splits["train"]))
+                                    f"{teacher_folder.model_file('teacher')} not found. Pass --teacher RUN_DIR (teacher_dir=...), "
+                                    f"a run directory of `itespy train --stage teacher`, or train stage 'both'.")
+        teacher, _ = teacher_folder.load_model("teacher", device, expected=cfg, fields=TEACHER_MODEL_FIELDS)
+    folder.prepare(cfg, resume, overwrite, stage)
+    folder.write_run_info({**run_info(cfg, device), "stage": stage, "data_meta": _meta(splits)})
+    folder.write_normalisation(normalisation_record(splits["train"]))
     train_set, val_set = validation_split(splits["train"])
     validate = make_validator(val_set, cfg, device)
     train_2d = train_set.keypoints_2d
@@ -123,33 +70,33 @@ def _run_experiment(cfg: Config, out_dir, stage: str = "both", splits=None, resu
         time.time()
 
     if stage in ("teacher", "both"):
-        if resume and (out / "teacher.pt").exists():
-            teacher, _ = load_model(out / "teacher.pt", "teacher", device, expected=cfg)
+        if resume and folder.has_model("teacher"):
+            teacher, _ = folder.load_model("teacher", device, expected=cfg)
+            history = folder.history("teacher")
         else:
-            teacher, history = train_teacher(cfg, train_2d, out, resume, progress, validate, device)
-            save_model(out / "teacher.pt", teacher, cfg, "teacher")
-            atomic_write_json(out / "history_teacher.json", history)  # now: a resumed run reloads teacher.pt
-    if teacher is not None:
-        results["teacher"] = _scored(teacher, splits["test"], device, cfg, out / "history_teacher.json")
+            teacher, history = train_teacher(cfg, train_2d, folder, resume, progress, validate, device)
+            folder.save_model("teacher", teacher, cfg)
+            folder.save_history("teacher", history)  # now: a resumed run reloads teacher.pt
+        results["teacher"] = _scored(teacher, splits["test"], device, cfg, history)
+    elif teacher is not None:  # the reused teacher of a student-only run, scored with its own history
+        results["teacher"] = _scored(teacher, splits["test"], device, cfg, teacher_folder.history("teacher"))
 
     if stage in ("student", "both"):
-        student, history = train_student(cfg, train_2d, teacher, out, resume, progress, validate, device)
-        save_model(out / "student.pt", student, cfg, "student")
-        atomic_write_json(out / "history_student.json", history)
-        results["student"] = _scored(student, splits["test"], device, cfg, out / "history_student.json")
+        student, history = train_student(cfg, train_2d, teacher, folder, resume, progress, validate, device)
+        folder.save_model("student", student, cfg)
+        folder.save_history("student", history)
+        results["student"] = _scored(student, splits["test"], device, cfg, history)
     results["seconds"] = time.time() - t0
     results["device"] = str(device)
-    atomic_write_json(metrics_path, results)
+    folder.write_metrics(results)
     return results
 
 
-def _scored(model, test_set, device, cfg: Config, history_path: Path) -> dict:
+def _scored(model, test_set, device, cfg: Config, history) -> dict:
     """Test metrics of a trained model, with which checkpoint was kept (from its history) when known."""
     out = evaluate_model(model, test_set, device, teacher_output=cfg.teacher_output)
-    if history_path.exists():
-        history = read_json(history_path)
-        if history and "kept" in history[-1]:
-            out["kept"] = history[-1]["kept"]
+    if history and "kept" in history[-1]:
+        out["kept"] = history[-1]["kept"]
     return out
 
 
@@ -175,20 +122,6 @@ def normalisation_record(train_set) -> dict:
             "focal_px": None if focal is None or len(focal) == 0 else [float(v) for v in focal.mean(0)],
             "units": "model 2D = (pixels - root pixel) / focal_px * scale; 3D outputs in model units "
                      "(root at depth t = 5), known up to scale"}
-
-
-def _same(saved: dict, cfg: Config, stage: str = "both") -> bool:
-    """Whether a folder's saved configuration is ``cfg``'s; for a teacher-only folder only the teacher's
-    settings count (a teacher serves every student configuration: STUDENT_FIELDS do not matter)."""
-    ignored = _ignored(stage)
-    new = cfg.to_dict()
-    return {k: v for k, v in saved.items() if k not in ignored} == {k: v for k, v in new.items() if k not in ignored}
-
-
-def _ignored(stage: str) -> set:
-    """Fields that do not tell two runs of ``stage`` apart in one folder: the same rule as the folder's key
-    (:func:`config_key` ignores :data:`RUN_FIELDS`), plus the student's fields for a teacher-only folder."""
-    return set(RUN_FIELDS) | (set(STUDENT_FIELDS) if stage == "teacher" else set())
 
 
 def _meta(splits) -> dict:

@@ -1,9 +1,8 @@
 """Two-stage training (paper Sec. 3.4): stage 1 the teacher (L_t = λREP·L_REP + λRIC·L_RIC, plus the kit's
 handedness prior λ_hand·L_hand when ``lambda_hand`` > 0, not in the paper), stage 2 the student with the teacher frozen (L_s = λKD·L_KD + λREC·L_REC).
 
-A run directory holds ``config.json``, ``teacher.pt`` / ``student.pt`` (final weights), per-epoch
-checkpoints (:mod:`itespy.checkpoints`), ``history_teacher.json`` / ``history_student.json`` (losses and validation checks),
-``metrics.json`` and ``run_info.json`` (seed, versions, device; :mod:`itespy.devices`). Each epoch draws
+The fit loop keeps its per-epoch states in a run folder (:class:`itespy.runfolder.RunFolder`, which owns the
+folder's layout) and resumes from them; it returns its history, which the caller saves. Each epoch draws
 its shuffling and cycle rotations from a generator seeded by (seed, stage, epoch), so a run resumed after a crash gives the same numbers as one that never stopped.
 """
 from __future__ import annotations
@@ -14,13 +13,14 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .checkpoints import CheckpointError, check_config_match, latest_epoch_state, save_epoch_state
+from .checkpoints import CheckpointError, check_config_match
 from .config import Config
 from .devices import resolve_device, torch_threads
 from .inference import check_keypoints_2d, teacher_depth_labels
 from .losses import (canonicalisation_loss, handedness_loss, knowledge_distillation_loss, reprojection_loss,
                      rotation_equivariance_loss, rotation_invariance_loss)
 from .models import build_student, build_teacher
+from .runfolder import RunFolder
 
 STAGE_SEED_OFFSET = {"teacher": 1, "student": 2}
 
@@ -94,8 +94,9 @@ def _weighted(terms: dict) -> dict:
     return {"total": total, **{k: float(v.detach()) for k, (_, v) in terms.items()}}
 
 
-def _fit(cfg, stage, model, data_2d, labels, run_dir, device, epochs, resume, progress, validate=None):
-    """Shared epoch loop of both stages; returns the list of per-epoch history records.
+def _fit(cfg, stage, model, data_2d, labels, folder, device, epochs, resume, progress, validate=None):
+    """Shared epoch loop of both stages; returns the list of per-epoch history records. ``folder`` (a
+    RunFolder or None) keeps a state after every epoch and, with ``resume``, gives the one to continue from.
 
     ``validate(model) -> {"mpjpe": ..., ...}`` (optional) scores the model on a validation split drawn from
     the training clips every ``cfg.val_every`` steps (0: after every epoch); the checks go into the epoch
@@ -104,8 +105,8 @@ def _fit(cfg, stage, model, data_2d, labels, run_dir, device, epochs, resume, pr
     data_2d = check_keypoints_2d(data_2d, f"{stage} training data", min_poses=2)
     opt, sched = make_optimizer(cfg, model, stage)
     history, start, best, step = [], 0, None, 0
-    if resume and run_dir is not None:
-        found = latest_epoch_state(run_dir, stage)
+    if resume and folder is not None:
+        found = folder.latest_epoch_state(stage)
         if found is not None:
             path, state = found
             check_config_match(state, cfg, path)
@@ -165,8 +166,8 @@ def _fit(cfg, stage, model, data_2d, labels, run_dir, device, epochs, resume, pr
         if checks:
             record["validation"] = checks
         history.append(record)
-        if run_dir is not None:
-            save_epoch_state(run_dir, stage, {"epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict(),
+        if folder is not None:
+            folder.save_epoch_state(stage, {"epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict(),
                                          "scheduler": sched.state_dict(), "history": history, "best": best,
                                          "step": step, "config": cfg.to_dict()})
     if history and best is not None:
@@ -179,6 +180,10 @@ def _fit(cfg, stage, model, data_2d, labels, run_dir, device, epochs, resume, pr
     return history
 
 
+def _folder(run_dir):
+    return None if run_dir is None else RunFolder(run_dir)
+
+
 def train_teacher(cfg: Config, train_2d: np.ndarray, run_dir=None, resume=False, progress=True, validate=None,
                   device=None):
     """Stage 1. Returns (teacher in eval mode, history). ``validate``: see :func:`_fit`. ``device``: the torch
@@ -189,7 +194,7 @@ def train_teacher(cfg: Config, train_2d: np.ndarray, run_dir=None, resume=False,
             return train_teacher(cfg, train_2d, run_dir, resume, progress, validate, resolve_device(cfg.device))
     torch.manual_seed(cfg.seed)
     teacher = build_teacher(cfg).to(device)
-    history = _fit(cfg, "teacher", teacher, train_2d, None, run_dir, device, cfg.teacher_epochs, resume,
+    history = _fit(cfg, "teacher", teacher, train_2d, None, _folder(run_dir), device, cfg.teacher_epochs, resume,
                    progress, validate)
     return teacher.eval(), history
 
@@ -211,7 +216,7 @@ def train_student(cfg: Config, train_2d: np.ndarray, teacher=None, run_dir=None,
         labels = teacher_depth_labels(teacher.to(device), train_2d, device, cfg.eval_batch_size)
     torch.manual_seed(cfg.seed + STAGE_SEED_OFFSET["student"])
     student = build_student(cfg).to(device)
-    history = _fit(cfg, "student", student, train_2d, labels, run_dir, device, cfg.student_epochs, resume,
+    history = _fit(cfg, "student", student, train_2d, labels, _folder(run_dir), device, cfg.student_epochs, resume,
                    progress, validate)
     return student.eval(), history
 

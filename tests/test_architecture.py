@@ -18,7 +18,7 @@ LAYERS = (
     ("data", ("itespy.data",)),
     ("config", ("itespy.config",)),
     ("models and losses", ("itespy.models", "itespy.losses")),
-    ("training", ("itespy.devices", "itespy.checkpoints", "itespy.inference", "itespy.train")),
+    ("training", ("itespy.devices", "itespy.checkpoints", "itespy.runfolder", "itespy.inference", "itespy.train")),
     ("evaluation", ("itespy.evaluate", "itespy.run", "itespy.pretrained")),
     ("figures and widgets", ("itespy.viz",)),
     ("experiments", ("itespy.experiments",)),

@@ -28,26 +28,25 @@ SCALE_NOTE = ("3D outputs are root-relative, in model units (pelvis at depth t =
 def load_run(checkpoint, device="cpu") -> dict:
     """{'teacher': model or None, 'student': model or None, 'config': Config, 'normalisation': dict,
     'path': str} from a run directory (or one teacher.pt / student.pt file in it)."""
-    from ..checkpoints import load_model
     from ..devices import resolve_device
     from ..pretrained import resolve
+    from ..runfolder import STAGE_FILES, RunFolder
     path = resolve(checkpoint)
     if not path.exists():
         raise FileNotFoundError(f"--checkpoint {path}: not found; expected a run directory written by "
                                 "`itespy train` (with teacher.pt and/or student.pt).")
-    files = {p.stem: p for p in ([path] if path.is_file() else [path / "teacher.pt", path / "student.pt"])
-             if p.exists()}
-    files = {k: v for k, v in files.items() if k in ("teacher", "student")}
-    if not files:
+    if path.is_file() and path.stem not in STAGE_FILES:
         raise FileNotFoundError(f"--checkpoint {path}: no teacher.pt or student.pt; expected a run directory "
-                                "written by `itespy train`.")
-    run_dir = path.parent if path.is_file() else path
+                                "written by `itespy train` (or one teacher.pt / student.pt file in it).")
+    folder = RunFolder(path.parent if path.is_file() else path)
     dev = resolve_device(device) if isinstance(device, str) else device
     out = {"teacher": None, "student": None, "path": str(path), "device": str(dev)}
-    for stage, file in files.items():
-        out[stage], out["config"] = load_model(file, stage, dev)
-    norm_path = run_dir / "normalisation.json"
-    out["normalisation"] = json.loads(norm_path.read_text()) if norm_path.exists() else {}
+    if path.is_file():
+        out[path.stem], out["config"] = folder.load_model(path.stem, dev)
+    else:
+        models, out["config"] = folder.load_models(dev)
+        out.update(models)
+    out["normalisation"] = folder.normalisation()
     return out
 
 

@@ -49,12 +49,15 @@ def _cost_values(cfg: Config, row) -> dict:
 def _test_3dhp(cfg: Config, job_dir: Path, model: str, test_data: str) -> dict:
     from ..data import load_test_set
     from ..evaluate import evaluate_model
-    from ..checkpoints import load_model
     from ..devices import resolve_device
+    from ..runfolder import RunFolder
     device = resolve_device(cfg.device)
-    scale = load_row_splits(cfg)["train"].scale
+    folder = RunFolder(job_dir)
+    scale = folder.training_scale()
+    if scale is None:  # a folder written before normalisation.json recorded the scale
+        scale = load_row_splits(cfg)["train"].scale
     test = load_test_set(test_data, scale=scale, seed=cfg.seed, max_test=cfg.max_test)
-    net, _ = load_model(job_dir / f"{model}.pt", model, device)
+    net, _ = folder.load_model(model, device)
     return {**evaluate_model(net, test, device, protocols=("pck150", "auc"), teacher_output=cfg.teacher_output),
             "frames": len(test)}
 

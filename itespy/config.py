@@ -52,6 +52,8 @@ class Config:
     num_atoms: int = 12  # K, the pose dictionary size
     teacher: str = "dictionary"  # or "c3dpo" (Table 4)
     teacher_trunk: str = "resfc"  # or "agcn" (Table 7)
+    # ResFC sizes: the ResFC trunk's and the ResFC student's (Table 4). Table 7's AGCN trunk is built at 64
+    # channels x 8 blocks (models.blocks.AGCNTrunk) and does not read them (issue 28: still to be refused/honoured)
     teacher_hidden: int = 1024
     teacher_bottleneck: int = 256
     teacher_blocks: int = 6

@@ -19,6 +19,7 @@ from .train import train_student, train_teacher
 
 __all__ = ["RunDirectoryError", "keyed_run_dir", "normalisation_record", "run_experiment"]
 
+
 def run_experiment(cfg: Config, out_dir, stage: str = "both", splits=None, resume: bool = False,
                    overwrite: bool = False, progress: bool = True, teacher_dir=None) -> dict:
     """Train (the stages asked for) and evaluate. ``splits`` may pass preloaded {'train','test'} PoseSets.

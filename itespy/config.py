@@ -233,9 +233,10 @@ SHORT_PROFILE_TRAINING = dict(optimizer="sgd", lr=1e-3, momentum=0.9, weight_dec
 # the views (mirror rate 0.5); with it the teacher learns the signs (mirror rate 0.01-0.04) and scores 55-57 / 37-38
 # mm instead of 65-68 / 46-47 (docs/paper_vs_code.md, "Why the sign was a coin toss"). With the former 3-epoch
 # student recipe the student no longer beat this teacher at tutorial scale (TUTORIAL_STUDENT below).
-# One L_RIC rotation per pose instead of 4 (since 2026-12-06, as the student's rec_copies): the same or a better
-# teacher at about a third of the time (Bandai, seeds 0/1: 51.3 / 34.1 and 55.2 / 37.1 mm in 143 s, against
-# 54.0 / 36.4 and 55.5 / 37.2 in 477 s, that one with some other load; bench/results/long/teacher_copies.jsonl).
+# One L_RIC rotation per pose instead of 4 (since 2026-12-06, as the student's rec_copies): the same
+# teacher at about a third of the time (Bandai, seeds 0/1/2: 51.3 / 34.1, 55.2 / 37.1, 55.4 / 36.5 mm in 143-156 s,
+# mean 54.0 / 35.9, against 54.0 / 36.4, 55.5 / 37.2, 53.7 / 35.8 in 477 s, mean 54.4 / 36.5, that with some other
+# load; bench/results/long/teacher_copies.jsonl).
 # The teachers were 58 % of the tutorial run's time (3.86 worker-hours, 2026-12-06).
 TUTORIAL_TEACHER = dict(ric_rotation="upright", teacher_epochs=6, lambda_hand=1.0, cycle_copies=1)
 # The tutorial student (since 2026-12-06; docs/paper_vs_code.md, "The student after the prior"; bench/student_check.py,

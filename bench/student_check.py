@@ -64,8 +64,9 @@ def main(argv=None):
         t0 = time.time()
         run_experiment(cfg, out, stage="student", splits=splits, resume=True, progress=False,
                        teacher_dir=teacher_dir)
-        student, _ = load_model(out / "student.pt", "student")
-        kept = RunFolder(out).history("student")[-1].get("kept", {})
+        folder = RunFolder(out)
+        student, _ = folder.load_model("student")
+        kept = folder.history("student")[-1].get("kept", {})
         result = {"teacher_dir": str(teacher_dir), "seed": base.seed, "overrides": overrides,
                   "student_recipe": {k: getattr(cfg, k) for k in STUDENT_FIELDS},
                   "seconds": round(time.time() - t0), "kept_step": kept.get("best_step"),

@@ -18,14 +18,15 @@ import tempfile
 from pathlib import Path
 
 from .io import atomic_write_json, atomic_write_text, read_json
+from .runfolder import CONFIG_FILE, HISTORY_FILE, NORMALISATION_FILE, STAGE_FILES, RunFolder
 
 PRETRAINED_ROOT = Path(__file__).resolve().parent / "pretrained_models"
 PREFIX = "pretrained"
 DEFAULT_NAME = "bandai-tutorial"  # the one for real keypoints (`predict --checkpoint pretrained`)
 MAX_FILE_BYTES = 5 * 1024 * 1024  # issue 27: each shipped file at most 5 MB
 PROTOCOLS = ("mpjpe_scaled_flip", "p_mpjpe_flip", "mpjpe_scaled")
-RUN_FILES = ("config.json", "normalisation.json")
-HISTORY_FILES = ("history_teacher.json", "history_student.json")  # shipped when present: the chapters plot them
+RUN_FILES = (CONFIG_FILE, NORMALISATION_FILE)
+HISTORY_FILES = tuple(HISTORY_FILE.format(stage=s) for s in STAGE_FILES)  # shipped when present: the chapters plot them
 CHECK_TOLERANCE_MM = 0.05  # a re-measured metric may differ from the recorded one by float summation order only
 
 
@@ -56,7 +57,6 @@ def _measure(run_dir: Path, data: str | None = None) -> dict:
     """Test metrics of the teacher and student stored in ``run_dir``, on its own data and test split."""
     from .data.load import load_splits
     from .evaluate import evaluate_model
-    from .runfolder import RunFolder
     models, cfg = RunFolder(run_dir).load_models()
     test = load_splits(data or cfg.data, seed=cfg.seed, max_train=cfg.max_train, max_test=cfg.max_test,
                        stride=cfg.stride)["test"]

@@ -29,6 +29,7 @@ RUN_INFO_FILE = "run_info.json"
 NORMALISATION_FILE = "normalisation.json"
 METRICS_FILE = "metrics.json"
 STAGE_FILES = ("teacher", "student")
+HISTORY_FILE = "history_{stage}.json"
 
 
 class RunDirectoryError(RuntimeError):
@@ -68,7 +69,7 @@ class RunFolder:
         return self.path / f"{stage}.pt"
 
     def history_file(self, stage: str) -> Path:
-        return self.path / f"history_{stage}.json"
+        return self.path / HISTORY_FILE.format(stage=stage)
 
     def epoch_files(self, stage: str) -> tuple:
         """(newest, previous) per-epoch states of ``stage``."""

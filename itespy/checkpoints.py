@@ -70,9 +70,22 @@ def check_config_match(state, cfg, path, fields=MODEL_FIELDS, expected_from="req
         raise CheckpointError(f"checkpoint {path}: it was trained with a different model ({listed}).")
 
 
+# Before 2026-12-06 the AGCN teacher trunk was always 64 channels x 8 blocks, whatever teacher_hidden and
+# teacher_blocks said; checkpoints written since carry AGCN_SIZED_KEY, and older ones are rebuilt at that size.
+AGCN_SIZED_KEY = "agcn_trunk_sized_by_config"
+LEGACY_AGCN_TRUNK = {"teacher_hidden": 64, "teacher_blocks": 8}
+
+
 def save_model(path, model, cfg: Config, stage: str, extra: dict | None = None):
     atomic_torch_save(path, {"model": model.state_dict(), "config": cfg.to_dict(), "stage": stage,
-                             "itespy_version": __version__, **(extra or {})})
+                             "itespy_version": __version__, AGCN_SIZED_KEY: True, **(extra or {})})
+
+
+def _architecture_config(state, cfg: Config, stage: str) -> Config:
+    """The config to build the checkpoint's network from (an old AGCN-trunk teacher: its fixed size)."""
+    if stage == "teacher" and cfg.teacher_trunk == "agcn" and not state.get(AGCN_SIZED_KEY):
+        return cfg.replace(**LEGACY_AGCN_TRUNK)
+    return cfg
 
 
 def load_model(path, stage: str, device="cpu", expected: Config | None = None, fields=None,
@@ -96,7 +109,8 @@ def load_model(path, stage: str, device="cpu", expected: Config | None = None, f
         raise CheckpointError(f"checkpoint {path}: its configuration cannot be used ({exc}).") from None
     if expected is not None:
         check_config_match(state, expected, path, fields or MODEL_FIELDS, expected_from)
-    model = build_teacher(cfg) if stage == "teacher" else build_student(cfg)
+    arch = _architecture_config(state, cfg, stage)
+    model = build_teacher(arch) if stage == "teacher" else build_student(arch)
     weights = state["model"]
     if state.get("weights_format") == INT8_ROWS:
         try:

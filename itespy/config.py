@@ -52,11 +52,11 @@ class Config:
     num_atoms: int = 12  # K, the pose dictionary size
     teacher: str = "dictionary"  # or "c3dpo" (Table 4)
     teacher_trunk: str = "resfc"  # or "agcn" (Table 7)
-    # ResFC sizes: the ResFC trunk's and the ResFC student's (Table 4). Table 7's AGCN trunk is built at 64
-    # channels x 8 blocks (models.blocks.AGCNTrunk) and does not read them (issue 28: still to be refused/honoured)
-    teacher_hidden: int = 1024
-    teacher_bottleneck: int = 256
-    teacher_blocks: int = 6
+    # The teacher trunk's sizes, also the ResFC student's (Table 4). Table 7's AGCN trunk reads teacher_hidden
+    # and teacher_blocks (its row sets the AGCN student's 64 x 8: experiments.AGCN_TEACHER_TRUNK).
+    teacher_hidden: int = 1024  # ResFC trunk: features; AGCN trunk: channels per joint
+    teacher_bottleneck: int = 256  # ResFC trunk only (the AGCN trunk has no bottleneck)
+    teacher_blocks: int = 6  # ResFC: residual layers; AGCN: graph blocks (even: they run in residual pairs)
     student: str = "agcn"  # "resfc" (Table 4), "semgcn" (reference code)
     graph: str = "both"  # "physical" / "nonphysical" (Table 8)
     student_channels: int = 128
@@ -143,6 +143,9 @@ class Config:
                      "teacher_bottleneck", "teacher_blocks", "student_channels", "student_blocks", "threads"):
             if getattr(self, name) < 1:
                 raise ValueError(f"config.{name}: expected a positive integer, got {getattr(self, name)}")
+        if self.teacher_trunk == "agcn" and self.teacher_blocks % 2:
+            raise ValueError(f"config.teacher_blocks: the AGCN teacher trunk runs its graph blocks in residual pairs; "
+                             f"expected an even number, got {self.teacher_blocks}")
         for name in OPTIONAL_INT_FIELDS:
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"config.{name}: expected a positive number of poses (or None for all of them), "

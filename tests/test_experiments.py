@@ -58,7 +58,7 @@ def test_rows_say_which_model_and_configuration():
     assert t3.row("rep_only").overrides == {"use_ric": False} and t3.row("rep_only").stage == "teacher"
     assert t3.row("no_rec").overrides == {"use_rec": False} and t3.row("no_rec").stage == "both"
     assert ex.TABLES["T4"].row("c3dpo_resfc").overrides == {"teacher": "c3dpo", "student": "resfc"}
-    assert ex.TABLES["T7"].row("agcn").overrides == {"teacher_trunk": "agcn"}
+    assert ex.TABLES["T7"].row("agcn").overrides == {"teacher_trunk": "agcn", "teacher_hidden": 64, "teacher_blocks": 8}
     assert ex.TABLES["T8"].row("nonphysical").overrides == {"graph": "nonphysical"}
     assert ex.TABLES["T5"].row("lambda_rep_3").overrides == {"lambda_rep": 3.0}
     assert ex.TABLES["T6"].row("lambda_kd_10").overrides == {"lambda_kd": 10.0}

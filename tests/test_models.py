@@ -2,7 +2,9 @@ import numpy as np
 import pytest
 import torch
 
+from itespy.checkpoints import AGCN_SIZED_KEY, load_model, save_model
 from itespy.config import make_config
+from itespy.experiments import AGCN_TEACHER_TRUNK
 from itespy.models import build_student, build_teacher, count_parameters
 from itespy.models.graph import NonPhysicalGraphConv, PhysicalGraphConv
 from itespy.skeleton import adjacency
@@ -10,7 +12,7 @@ from itespy.skeleton import adjacency
 X = torch.randn(8, 17, 2, generator=torch.Generator().manual_seed(0)) * 0.1
 
 
-@pytest.mark.parametrize("overrides", [{}, {"teacher_trunk": "agcn"}, {"teacher": "c3dpo"}, {"num_atoms": 4}])
+@pytest.mark.parametrize("overrides", [{}, AGCN_TEACHER_TRUNK, {"teacher": "c3dpo"}, {"num_atoms": 4}])
 def test_teacher_variants_shapes(overrides):
     cfg = make_config("paper", **overrides)
     teacher = build_teacher(cfg).eval()
@@ -19,6 +21,32 @@ def test_teacher_variants_shapes(overrides):
     assert out["rotation"].shape == (8, 3, 3) and out["canonical"].shape == (8, 17, 3)
     assert torch.allclose(out["pose_3d"], out["canonical"] @ out["rotation"].transpose(1, 2), atol=1e-6)
     print(overrides, "teacher parameters", count_parameters(teacher))
+
+
+def test_agcn_trunk_is_sized_by_the_teacher_fields():
+    """Issue 28 item 4: teacher_hidden (channels per joint) and teacher_blocks take effect on the AGCN trunk."""
+    small = build_teacher(make_config("smoke", teacher_trunk="agcn", teacher_hidden=16, teacher_blocks=2)).trunk
+    large = build_teacher(make_config("smoke", teacher_trunk="agcn", teacher_hidden=32, teacher_blocks=4)).trunk
+    assert (small.out_features, len(small.blocks)) == (16 * 17, 2)
+    assert (large.out_features, len(large.blocks)) == (32 * 17, 4)
+    with pytest.raises(ValueError, match="teacher_blocks.*even"):
+        make_config("smoke", teacher_trunk="agcn", teacher_blocks=3)
+
+
+def test_an_old_agcn_trunk_checkpoint_still_loads(tmp_path):
+    """Checkpoints written before the AGCN trunk read its size from the config (always 64 x 8, whatever
+    teacher_hidden said) are rebuilt at that size; new ones at the config's."""
+    cfg = make_config("smoke", teacher_trunk="agcn", teacher_blocks=6)  # what an old T7 row stored
+    old = build_teacher(cfg.replace(teacher_hidden=64, teacher_blocks=8)).eval()
+    save_model(tmp_path / "teacher.pt", old, cfg, "teacher")
+    state = torch.load(tmp_path / "teacher.pt", weights_only=False)
+    del state[AGCN_SIZED_KEY]
+    torch.save(state, tmp_path / "teacher.pt")
+    loaded, _ = load_model(tmp_path / "teacher.pt", "teacher")
+    assert torch.equal(loaded(X)["pose_3d"], old(X)["pose_3d"])
+    small = make_config("smoke", teacher_trunk="agcn", teacher_hidden=16, teacher_blocks=2)
+    save_model(tmp_path / "new.pt", build_teacher(small), small, "teacher")
+    assert load_model(tmp_path / "new.pt", "teacher")[0].trunk.out_features == 16 * 17
 
 
 def test_teacher_pose_is_the_dictionary_combination():
@@ -168,7 +196,7 @@ def _forward_backward(model, x, fused):
     lambda: build_student(make_config("smoke", "paper", student_channels=32, student_blocks=4, graph="physical")),
     lambda: build_student(make_config("smoke", "paper", student_channels=32, student_blocks=4, graph="nonphysical")),
     lambda: build_student(make_config("smoke", "reference", student_channels=32, student_blocks=2)),
-    lambda: build_teacher(make_config("smoke", "paper", teacher_trunk="agcn")).trunk,
+    lambda: build_teacher(make_config("smoke", "paper", **AGCN_TEACHER_TRUNK)).trunk,
 ], ids=["agcn-both", "agcn-physical", "agcn-nonphysical", "semgcn", "agcn-teacher-trunk"])
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
 def test_fused_forward_and_backward_equal_the_readable_modules(make, training):

@@ -23,7 +23,7 @@ P-MPJPE -> ``p_mpjpe_flip``, as the authors' code computes them; see :mod:`itesp
     {'MPJPE': 153.5, 'P-MPJPE': 120.4}
     >>> print(ex.paper_table_text("T8"))          # the paper's numbers beside each row's configuration
 """
-from .tables import (FIGURE6_ATOMS, METRICS, MM, NOTEBOOKS, PAPER_FLAT_H36M, UNFLIPPED_PROTOCOLS, PROFILE_SEEDS, QUICK_OVERRIDES, TABLE_IDS, TABLES,
+from .tables import (AGCN_TEACHER_TRUNK, FIGURE6_ATOMS, METRICS, MM, NOTEBOOKS, PAPER_FLAT_H36M, UNFLIPPED_PROTOCOLS, PROFILE_SEEDS, QUICK_OVERRIDES, TABLE_IDS, TABLES,
                      TABLE_LIST, Metric, Reference, Row, Table, config_summary, get_table, parse_only, row_config,
                      row_data)
 from .claims import (CLAIMS, CLAIMS_BY_ID, CLOSE_FRACTION, Claim, add_seed_verdicts, aggregate, claims_for,

@@ -47,8 +47,8 @@ WHY = {
           "them where anything does; a weight that wins by less than the noise is not a finding.",
     "C9": "As C8: the student's two losses both start from the teacher's answer, so the weights only shift "
           "how far the student may move from it, and the sweep is flat wherever the teacher dominates.",
-    "C10": "The kit's AGCN teacher trunk is a fixed size (64 channels, 8 blocks; `teacher_hidden` and "
-           "`teacher_blocks` set the ResFC trunk only); the paper gives no size for its AGCN trunk. The "
+    "C10": "The paper gives no size for its AGCN trunk; the kit's row uses the AGCN student's (64 channels per "
+           "joint, 8 blocks, set through `teacher_hidden` and `teacher_blocks`). The "
            "teacher's outputs are global (K coefficients, one rotation), which a per-joint trunk fits less "
            "directly.",
     "C11": "The learnt graph adds long-range edges to the skeleton's bones; the paper's gains are a few mm, "

@@ -58,10 +58,16 @@ class ResFCTrunk(nn.Module):
 
 class AGCNTrunk(nn.Module):
     """Table 7's alternative feature extractor: the student's adaptive graph blocks over the joints,
-    then the per-joint features flattened into one vector for the coefficient and camera heads."""
+    then the per-joint features flattened into one vector for the coefficient and camera heads.
+
+    ``channels`` per joint and ``num_blocks`` (even: the blocks run in residual pairs) come from the config's
+    ``teacher_hidden`` and ``teacher_blocks``; Table 7's row sets them to the student's 64 and 8."""
 
     def __init__(self, channels: int = 64, num_blocks: int = 8, graph: str = "both"):
         super().__init__()
+        if num_blocks < 2 or num_blocks % 2:
+            raise ValueError(f"AGCN trunk: num_blocks (teacher_blocks) expected an even number >= 2 (the blocks "
+                             f"run in residual pairs), got {num_blocks}")
         self.input = PhysicalGraphConv(2, channels)
         self.input_norm = nn.BatchNorm1d(channels)
         self.blocks = nn.ModuleList(AdaptiveGraphBlock(channels, graph) for _ in range(num_blocks))

@@ -37,14 +37,14 @@ class PoseDictionaryTeacher(nn.Module):
 
     def __init__(self, num_atoms: int = 12, trunk: str = "resfc", hidden: int = 1024, bottleneck: int = 256,
                  num_blocks: int = 6, dictionary_bias: bool = False, extra_bottleneck: bool = False,
-                 agcn_channels: int = 64, reference_init: bool = False):
+                 reference_init: bool = False):
         super().__init__()
         if num_atoms < 1:
             raise ValueError(f"num_atoms (K): expected a positive integer, got {num_atoms}")
         if trunk == "resfc":
             self.trunk = ResFCTrunk(hidden, bottleneck, num_blocks, extra_bottleneck=extra_bottleneck)
         elif trunk == "agcn":
-            self.trunk = AGCNTrunk(agcn_channels)
+            self.trunk = AGCNTrunk(hidden, num_blocks)  # channels per joint, graph blocks (no bottleneck)
         else:
             raise ValueError(f"trunk: expected 'resfc' or 'agcn', got {trunk!r}")
         self.num_atoms = num_atoms

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from .data.errors import check_array
-from .skeleton import NUM_JOINTS
+from .skeleton import FLIP_PERMUTATION, NUM_JOINTS, mirror_pose
 
 
 @torch.no_grad()
@@ -41,6 +41,32 @@ def check_keypoints_2d(keypoints_2d, where: str, min_poses: int = 1) -> np.ndarr
     return check_array(a, where, (None, NUM_JOINTS, 2)).astype(np.float32, copy=False)
 
 
-def teacher_depth_labels(teacher, keypoints_2d, device, batch_size=1024) -> np.ndarray:
-    """L_KD targets: the frozen teacher's depth (R̂ Ŷt)_z of every training sample, computed once, (N, 17)."""
-    return predict(teacher, keypoints_2d, device, batch_size)["pose_3d"][..., 2]
+def teacher_depth_labels(teacher, keypoints_2d, device, batch_size=1024, target: str = "teacher") -> np.ndarray:
+    """L_KD targets: the frozen teacher's depth (R̂ Ŷt)_z of every training sample, computed once, (N, 17).
+
+    ``target`` (not in the paper; docs/paper_vs_code.md, "Distillation targets"): ``"teacher"`` is Eq. 6's;
+    ``"flip_mean"`` averages it with the depth the teacher gives the pose's mirror image (u -> -u, left and
+    right joints swapped, read back swapped again); ``"view_mean"`` averages over those two and the in-plane
+    camera rolls of ``VIEW_ROLLS_DEG`` of each. A mirror in x and a roll about the optical axis leave every
+    joint's depth where it was, so each view is a second opinion of the same depths, with partly independent
+    errors: an ensemble target a little better than the teacher itself."""
+    views = TARGET_VIEWS.get(target)
+    if views is None:
+        raise ValueError(f"kd_target: expected one of {tuple(TARGET_VIEWS)}, got {target!r}")
+    keypoints_2d = np.asarray(keypoints_2d, dtype=np.float32)
+    total = 0.0
+    for mirrored, roll_deg in views:
+        view = mirror_pose(keypoints_2d, axis=0) if mirrored else keypoints_2d
+        if roll_deg:
+            c, s = np.cos(np.deg2rad(roll_deg)), np.sin(np.deg2rad(roll_deg))
+            view = view @ np.array([[c, s], [-s, c]], dtype=np.float32)  # each (u, v) rotated by roll_deg
+        depth = predict(teacher, view, device, batch_size)["pose_3d"][..., 2]
+        total = total + (depth[..., list(FLIP_PERMUTATION)] if mirrored else depth)
+    return total / len(views)
+
+
+# In-plane camera rolls (degrees) of the "view_mean" distillation target, and each target's views as
+# (mirrored, roll) pairs.
+VIEW_ROLLS_DEG = (-10.0, 0.0, 10.0)
+TARGET_VIEWS = {"teacher": ((False, 0.0),), "flip_mean": ((False, 0.0), (True, 0.0)),
+                "view_mean": tuple((m, r) for m in (False, True) for r in VIEW_ROLLS_DEG)}

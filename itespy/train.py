@@ -213,7 +213,7 @@ def train_student(cfg: Config, train_2d: np.ndarray, teacher=None, run_dir=None,
             raise ValueError("train_student: L_KD is on (use_kd=True) but no trained teacher was given.")
         for p in teacher.parameters():
             p.requires_grad_(False)
-        labels = teacher_depth_labels(teacher.to(device), train_2d, device, cfg.eval_batch_size)
+        labels = teacher_depth_labels(teacher.to(device), train_2d, device, cfg.eval_batch_size, cfg.kd_target)
     torch.manual_seed(cfg.seed + STAGE_SEED_OFFSET["student"])
     student = build_student(cfg).to(device)
     history = _fit(cfg, "student", student, train_2d, labels, _folder(run_dir), device, cfg.student_epochs, resume,

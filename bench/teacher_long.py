@@ -223,8 +223,8 @@ def main(argv=None):
         teacher.eval()
         head["teacher_kept"] = {k: pose_scores(predicted_poses(teacher, s.keypoints_2d), s.poses_3d)
                                 for k, s in sets.items()}
-        labels = torch.as_tensor(teacher_depth_labels(teacher, train.keypoints_2d, "cpu"))
         cfg_s = cfg.replace(**_overrides(a.student_set))
+        labels = torch.as_tensor(teacher_depth_labels(teacher, train.keypoints_2d, "cpu", target=cfg_s.kd_target))
         torch.manual_seed(cfg.seed + 2)
         t0 = time.perf_counter()
         train_steps("student", build_student(cfg_s), a.student_steps, cfg_s, labels)

@@ -14,6 +14,21 @@ from pathlib import Path
 from .config import PROFILES, STAGES, VARIANTS, make_config
 
 EXIT_BAD_INPUT = 2
+# The most training poses the one-rotation teacher (cycle_copies=1, the tutorial profile's) was measured to learn
+# on; on all 114,420 Bandai poses its depth ran away (docs/paper_vs_code.md, "The one-rotation teacher over
+# longer runs, and on all poses").
+ONE_ROTATION_TESTED_POSES = 30_000
+
+
+def one_rotation_warning(cfg, stage: str) -> str | None:
+    """A warning when a teacher with one L_RIC rotation per pose trains on more poses than it was measured on."""
+    if stage == "student" or cfg.cycle_copies != 1:
+        return None
+    if cfg.max_train is not None and cfg.max_train <= ONE_ROTATION_TESTED_POSES:
+        return None
+    return (f"warning: the teacher trains with one L_RIC rotation per pose (cycle_copies=1) on up to "
+            f"{cfg.max_train or 'all'} poses; it was measured to learn on up to {ONE_ROTATION_TESTED_POSES:,} and "
+            "ran away in depth on all 114,420 Bandai poses. Consider cycle_copies=4 (docs/paper_vs_code.md).")
 
 
 def _train(args):
@@ -24,6 +39,9 @@ def _train(args):
                      batch_size=args.batch_size, max_train=args.max_train, max_test=args.max_test,
                      num_atoms=args.num_atoms)
     cfg = make_config(args.profile, args.variant, **overrides)
+    warning = one_rotation_warning(cfg, args.stage)
+    if warning:
+        print(warning, file=sys.stderr)
     result = run_experiment(cfg, args.out, stage=args.stage, resume=args.resume, overwrite=args.overwrite,
                             progress=not args.quiet, teacher_dir=args.teacher)
     for model in ("teacher", "student"):

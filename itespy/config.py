@@ -244,6 +244,9 @@ SHORT_PROFILE_TRAINING = dict(optimizer="sgd", lr=1e-3, momentum=0.9, weight_dec
 # mean 54.0 / 35.9, against 54.0 / 36.4, 55.5 / 37.2, 53.7 / 35.8 in 477 s, mean 54.4 / 36.5, that with some other
 # load; bench/results/long/teacher_copies.jsonl).
 # The teachers were 58 % of the tutorial run's time (3.86 worker-hours, 2026-12-06).
+# Measured on the profile's 30,000 poses only: on all 114,420 Bandai training poses the one-rotation teacher's depth
+# runs away after ~1,500 steps (trainer and bench alike; docs/paper_vs_code.md, "The one-rotation teacher over
+# longer runs"), so a run on all poses should set cycle_copies=4.
 TUTORIAL_TEACHER = dict(ric_rotation="upright", teacher_epochs=6, lambda_hand=1.0, cycle_copies=1)
 # The tutorial student (since 2026-12-06; docs/paper_vs_code.md, "The student after the prior"; bench/student_check.py,
 # one fixed teacher per seed, bench/results/long/student_checks.jsonl): 6 epochs with the learning rate halved every

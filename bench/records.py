@@ -1,8 +1,13 @@
-"""One result line of a bench script: printed, and appended to a JSON-lines file when one is given."""
+"""Shared by the bench scripts: one result line (printed, and appended to a JSON-lines file when one is
+given), and a trained teacher's run read back with its data."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
+
+from itespy.config import STUDENT_FIELDS, make_config
+from itespy.data.load import load_splits
+from itespy.io import read_json
 
 
 def emit(result: dict, append: str | None = None) -> None:
@@ -10,3 +15,13 @@ def emit(result: dict, append: str | None = None) -> None:
     if append:
         with Path(append).open("a") as f:
             f.write(json.dumps(result) + "\n")
+
+
+def teacher_run(teacher_dir: Path):
+    """(config, splits) of the run in ``teacher_dir``. A teacher's folder holds the student fields' defaults;
+    they are taken from its profile instead, so a student trained from it gets the profile's recipe."""
+    saved = read_json(Path(teacher_dir) / "config.json")
+    cfg = make_config(saved["profile"], saved["variant"]).replace(
+        **{k: v for k, v in saved.items() if k not in STUDENT_FIELDS})
+    splits = load_splits(cfg.data, seed=cfg.seed, max_train=cfg.max_train, max_test=cfg.max_test, stride=cfg.stride)
+    return cfg, splits

@@ -17,13 +17,12 @@ import time
 from pathlib import Path
 
 from itespy.checkpoints import load_model
-from records import emit  # bench/records.py (scripts run as python bench/NAME.py)
+from records import emit, teacher_run  # bench/records.py (scripts run as python bench/NAME.py)
 
-from itespy.config import STUDENT_FIELDS, make_config
-from itespy.data.load import load_splits, load_test_set
+from itespy.config import STUDENT_FIELDS
+from itespy.data.load import load_test_set
 from itespy.data.spec import parse_spec
 from itespy.evaluate import evaluate_model
-from itespy.io import read_json
 from itespy.run import run_experiment
 from itespy.runfolder import RunFolder
 
@@ -43,11 +42,7 @@ def main(argv=None):
     p.add_argument("--append", help="JSON-lines file to append each result to")
     a = p.parse_args(argv)
     teacher_dir = Path(a.teacher_dir)
-    saved = read_json(teacher_dir / "config.json")  # a teacher's folder holds the student fields' defaults:
-    base = make_config(saved["profile"], saved["variant"]).replace(  # take them from its profile instead
-        **{k: v for k, v in saved.items() if k not in STUDENT_FIELDS})
-    sizes = dict(seed=base.seed, max_train=base.max_train, max_test=base.max_test, stride=base.stride)
-    splits = load_splits(base.data, **sizes)
+    base, splits = teacher_run(teacher_dir)
     tests = {"test": splits["test"]}
     if parse_spec(base.data)[0] == "mocap":  # the same clips as captured, normalised as the training split
         tests["test_unaugmented"] = load_test_set(base.data, splits["train"].meta["scale"], seed=base.seed,

@@ -12,13 +12,10 @@ from pathlib import Path
 import torch
 
 from itespy.checkpoints import load_model
-from itespy.config import STUDENT_FIELDS, make_config
-from itespy.data.load import load_splits
 from itespy.evaluate import evaluate_predictions
 from itespy.geometry import lift_with_teacher_depth, root_centre
 from itespy.inference import TARGET_VIEWS, teacher_depth_labels
-from itespy.io import read_json
-from records import emit  # bench/records.py
+from records import emit, teacher_run  # bench/records.py
 
 PROTOCOLS = ("mpjpe_scaled_flip", "p_mpjpe_flip", "mpjpe_scaled")
 
@@ -29,11 +26,8 @@ def main(argv=None):
     p.add_argument("--out", help="JSON-lines file to append each result to")
     a = p.parse_args(argv)
     for teacher_dir in map(Path, a.teacher_dirs):
-        saved = read_json(teacher_dir / "config.json")
-        cfg = make_config(saved["profile"], saved["variant"]).replace(
-            **{k: v for k, v in saved.items() if k not in STUDENT_FIELDS})
-        test = load_splits(cfg.data, seed=cfg.seed, max_train=cfg.max_train, max_test=cfg.max_test,
-                           stride=cfg.stride)["test"]
+        cfg, splits = teacher_run(teacher_dir)
+        test = splits["test"]
         teacher, _ = load_model(teacher_dir / "teacher.pt", "teacher")
         scores = {}
         for target in TARGET_VIEWS:

@@ -99,6 +99,7 @@ class Config:
     ric_rotation: str = "haar"  # "haar" (uniform SO(3)), "axis_angle" (angle ~ U[0, π]) or "upright" (R_y R̂)
     rec_rotation: str = "haar"  # "haar" or "vertical" (about y, angle ~ U[0, 2π])
     # what is scored and kept
+    camera: str = "axis_angle"  # teacher's camera head: 3-vector -> R̂ by the so(3) exponential map | "six_d"
     teacher_output: str = "lifted"  # teacher 3D: input 2D lifted with its depth (authors' code) | "dictionary"
     checkpoint: str = "best_val"  # keep the checkpoint best on the validation split (training clips) | "last"
     val_every: int = 0  # training steps between validation checks; 0 = once per epoch
@@ -118,7 +119,7 @@ class Config:
                    "loss_norm": ("squared", "euclidean"), "kd_norm": ("squared", "l1"),
                    "kd_target": ("teacher", "flip_mean", "view_mean"),
                    "ric_rotation": ("haar", "axis_angle", "upright"), "rec_rotation": ("haar", "vertical"),
-                   "teacher_output": ("lifted", "dictionary"), "checkpoint": ("best_val", "last")}
+                   "teacher_output": ("lifted", "dictionary"), "camera": ("axis_angle", "six_d"), "checkpoint": ("best_val", "last")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"config.{name}: expected one of {allowed}, got {getattr(self, name)!r}")

@@ -23,6 +23,7 @@ from .skeleton import HEAD, ROOT
 ROOT_DISTANCE = 5.0  # t: distance from the camera to the root joint, model units (paper Sec. 4.2)
 MIN_DEPTH = 1.0  # depth clamp z = max(1, t + d) (paper Sec. 3.3)
 TARGET_ROOT_HEAD_2D = 1.0 / ROOT_DISTANCE  # mean pelvis-to-head 2D length after normalisation
+_MIN_6D_NORM = 1e-8  # floor on a 6D half's length before it is normalised
 _SMALL_ANGLE = 1e-4  # below this |w| (radians) the Taylor series of Rodrigues' formula is used
 
 
@@ -44,6 +45,22 @@ def so3_exponential_map(log_rot: torch.Tensor) -> torch.Tensor:
     skew = torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], dim=-1).reshape(*log_rot.shape[:-1], 3, 3)
     eye = torch.eye(3, dtype=log_rot.dtype, device=log_rot.device).expand_as(skew)
     return eye + a[..., None] * skew + b[..., None] * (skew @ skew)
+
+
+def rotation_from_6d(six_d: torch.Tensor) -> torch.Tensor:
+    """Two 3-vectors (..., 6) -> rotation matrices (..., 3, 3) by Gram-Schmidt (Zhou et al., CVPR 2019).
+
+    Column 1 is a1/|a1|, column 2 is a2 minus its part along column 1, normalised, column 3 their cross
+    product. Unlike the axis-angle vector of :func:`so3_exponential_map`, this map is continuous over all of
+    SO(3) and does not depend on the length of its input, so a network output that grows does not turn the
+    rotation faster."""
+    if six_d.shape[-1] != 6:
+        raise ValueError(f"rotation_from_6d: expected (..., 6) vectors, got {tuple(six_d.shape)}")
+    a1, a2 = six_d[..., :3], six_d[..., 3:]
+    b1 = a1 / a1.norm(dim=-1, keepdim=True).clamp_min(_MIN_6D_NORM)
+    a2 = a2 - (b1 * a2).sum(-1, keepdim=True) * b1
+    b2 = a2 / a2.norm(dim=-1, keepdim=True).clamp_min(_MIN_6D_NORM)
+    return torch.stack([b1, b2, torch.cross(b1, b2, dim=-1)], dim=-1)
 
 
 def random_rotations(n: int, generator: torch.Generator | None = None, max_angle: float = math.pi,

@@ -31,6 +31,24 @@ def test_exponential_map_is_safe_near_zero():
     assert abs(r[2, 2, 1].item() - 1e-5) < 1e-12
 
 
+def test_rotation_from_6d_is_a_rotation_continuous_and_ignores_length():
+    g = torch.Generator().manual_seed(0)
+    six_d = torch.randn(64, 6, generator=g, dtype=torch.float64)
+    r = geometry.rotation_from_6d(six_d)
+    assert torch.allclose(r @ r.transpose(1, 2), torch.eye(3, dtype=torch.float64).expand(64, 3, 3), atol=1e-12)
+    assert torch.allclose(torch.linalg.det(r), torch.ones(64, dtype=torch.float64), atol=1e-12)
+    assert torch.allclose(geometry.rotation_from_6d(3.7 * six_d), r, atol=1e-12)  # only directions count
+    # the first two columns are the inputs' Gram-Schmidt directions: a rotation's own columns come back
+    rotations = geometry.random_rotations(16, generator=g, dtype=torch.float64)
+    columns = torch.cat([rotations[..., 0], rotations[..., 1]], dim=-1)
+    assert torch.allclose(geometry.rotation_from_6d(columns), rotations, atol=1e-12)
+    # continuous: a small change of the input is a small change of R (no wrap-around as for axis-angle at π)
+    step = 1e-6 * torch.randn(64, 6, generator=g, dtype=torch.float64)
+    assert (geometry.rotation_from_6d(six_d + step) - r).abs().max() < 1e-3
+    with pytest.raises(ValueError, match=r"rotation_from_6d: expected \(\.\.\., 6\)"):
+        geometry.rotation_from_6d(torch.zeros(4, 3))
+
+
 @pytest.mark.parametrize("sampler", [geometry.random_rotations, geometry.random_axis_angle_rotations,
                                      geometry.random_vertical_rotations])
 def test_random_rotations_are_rotations_and_seeded(sampler):

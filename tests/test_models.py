@@ -12,7 +12,8 @@ from itespy.skeleton import adjacency
 X = torch.randn(8, 17, 2, generator=torch.Generator().manual_seed(0)) * 0.1
 
 
-@pytest.mark.parametrize("overrides", [{}, AGCN_TEACHER_TRUNK, {"teacher": "c3dpo"}, {"num_atoms": 4}])
+@pytest.mark.parametrize("overrides", [{}, AGCN_TEACHER_TRUNK, {"teacher": "c3dpo"}, {"num_atoms": 4},
+                                       {"camera": "six_d"}])
 def test_teacher_variants_shapes(overrides):
     cfg = make_config("paper", **overrides)
     teacher = build_teacher(cfg).eval()
@@ -21,6 +22,25 @@ def test_teacher_variants_shapes(overrides):
     assert out["rotation"].shape == (8, 3, 3) and out["canonical"].shape == (8, 17, 3)
     assert torch.allclose(out["pose_3d"], out["canonical"] @ out["rotation"].transpose(1, 2), atol=1e-6)
     print(overrides, "teacher parameters", count_parameters(teacher))
+
+
+def test_camera_head_parameterisations():
+    """axis_angle: 3 numbers through the so(3) exponential map (the authors'); six_d: 6 numbers through
+    Gram-Schmidt, starting at R̂ = I when the head outputs zero. Both give proper rotations."""
+    for camera, width in (("axis_angle", 3), ("six_d", 6)):
+        teacher = build_teacher(make_config("smoke", camera=camera)).eval()
+        assert teacher.camera_head.out_features == width
+        with torch.no_grad():
+            out = teacher(X)
+            assert out["camera"].shape == (8, width)
+            r = out["rotation"]
+            assert torch.allclose(r @ r.transpose(1, 2), torch.eye(3).expand(8, 3, 3), atol=1e-5)
+            assert torch.allclose(torch.linalg.det(r), torch.ones(8), atol=1e-5)
+            teacher.camera_head.weight.zero_()
+            teacher.camera_head.bias.zero_()
+            assert torch.allclose(teacher(X)["rotation"], torch.eye(3).expand(8, 3, 3), atol=1e-6)
+    with pytest.raises(ValueError, match="config.camera"):
+        make_config("smoke", camera="quaternion")
 
 
 def test_agcn_trunk_is_sized_by_the_teacher_fields():

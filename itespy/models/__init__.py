@@ -10,7 +10,7 @@ def build_teacher(cfg):
     kwargs = dict(num_atoms=cfg.num_atoms, trunk=cfg.teacher_trunk, hidden=cfg.teacher_hidden,
                   bottleneck=cfg.teacher_bottleneck, num_blocks=cfg.teacher_blocks,
                   dictionary_bias=cfg.dictionary_bias, extra_bottleneck=cfg.extra_bottleneck,
-                  reference_init=cfg.reference_init)
+                  reference_init=cfg.reference_init, camera=cfg.camera)
     cls = C3DPOTeacher if cfg.teacher == "c3dpo" else PoseDictionaryTeacher
     return cls(**kwargs)
 

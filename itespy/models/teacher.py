@@ -11,18 +11,22 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..geometry import lift_with_teacher_depth, rotate, so3_exponential_map
+from ..geometry import lift_with_teacher_depth, rotate, rotation_from_6d, so3_exponential_map
 from ..skeleton import NUM_JOINTS
 from .blocks import AGCNTrunk, ResFCTrunk
 
 _REFERENCE_INIT_STD = 0.01  # reference code: linear weights ~ N(0, 0.01), zero bias
+CAMERA_HEADS = {"axis_angle": 3, "six_d": 6}  # camera parameterisation -> numbers the camera head outputs
+_IDENTITY_6D = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)  # the six_d head's output is an offset from R̂ = I
 
 
 class PoseDictionaryTeacher(nn.Module):
     """Pose-dictionary-based teacher (Fig. 3).
 
     forward(X) returns a dict with
-      ``coefficients`` ĉ (B, K), ``log_rotation`` (B, 3) [radians], ``rotation`` R̂ (B, 3, 3),
+      ``coefficients`` ĉ (B, K), ``camera`` (B, 3) axis-angle [radians] or (B, 6) two 3-vectors (``camera``
+      argument: "axis_angle", the authors' so(3) exponential map, or "six_d", geometry.rotation_from_6d),
+      ``rotation`` R̂ (B, 3, 3),
       ``canonical`` Ŷt (B, 17, 3) = (ĉᵀ ⊗ I3) B, ``pose_3d`` R̂ Ŷt (B, 17, 3) in the input view
       (model units, root at depth t = 5 when projected with geometry.perspective_project), and
       ``lifted_3d`` (B, 17, 3): the *input* 2D lifted with the depth of R̂ Ŷt, (u·(t + d), v·(t + d), d).
@@ -37,8 +41,11 @@ class PoseDictionaryTeacher(nn.Module):
 
     def __init__(self, num_atoms: int = 12, trunk: str = "resfc", hidden: int = 1024, bottleneck: int = 256,
                  num_blocks: int = 6, dictionary_bias: bool = False, extra_bottleneck: bool = False,
-                 reference_init: bool = False):
+                 reference_init: bool = False, camera: str = "axis_angle"):
         super().__init__()
+        if camera not in CAMERA_HEADS:
+            raise ValueError(f"camera: expected one of {tuple(CAMERA_HEADS)}, got {camera!r}")
+        self.camera = camera
         if num_atoms < 1:
             raise ValueError(f"num_atoms (K): expected a positive integer, got {num_atoms}")
         if trunk == "resfc":
@@ -49,7 +56,7 @@ class PoseDictionaryTeacher(nn.Module):
             raise ValueError(f"trunk: expected 'resfc' or 'agcn', got {trunk!r}")
         self.num_atoms = num_atoms
         self.coefficient_head = nn.Linear(self.trunk.out_features, num_atoms)
-        self.camera_head = nn.Linear(self.trunk.out_features, 3)
+        self.camera_head = nn.Linear(self.trunk.out_features, CAMERA_HEADS[camera])
         # Pose dictionary B: K atoms of shape (17, 3), stored as one linear map K -> 51 (Eq. 1).
         self.pose_dictionary = nn.Linear(num_atoms, NUM_JOINTS * 3, bias=dictionary_bias)
         if reference_init:
@@ -75,11 +82,14 @@ class PoseDictionaryTeacher(nn.Module):
     def forward(self, keypoints_2d: torch.Tensor) -> dict:
         features = self.trunk(keypoints_2d)
         coefficients = self.coefficient_head(features)
-        log_rotation = self.camera_head(features)
-        rotation = so3_exponential_map(log_rotation)
+        camera = self.camera_head(features)
+        if self.camera == "six_d":
+            rotation = rotation_from_6d(camera + camera.new_tensor(_IDENTITY_6D))
+        else:
+            rotation = so3_exponential_map(camera)
         canonical = self.shape_from_coefficients(coefficients)
         pose_3d = rotate(canonical, rotation)
-        return {"coefficients": coefficients, "log_rotation": log_rotation, "rotation": rotation,
+        return {"coefficients": coefficients, "camera": camera, "rotation": rotation,
                 "canonical": canonical, "pose_3d": pose_3d,
                 "lifted_3d": lift_with_teacher_depth(keypoints_2d, pose_3d[..., 2])}
 

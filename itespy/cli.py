@@ -11,27 +11,9 @@ import os
 import sys
 from pathlib import Path
 
-from .config import PROFILES, STAGES, VARIANTS, make_config
+from .config import PROFILES, STAGES, VARIANTS, make_config, one_rotation_warning
 
 EXIT_BAD_INPUT = 2
-# The most training poses the one-rotation teacher (cycle_copies=1, the tutorial profile's) was measured to learn
-# on; on all 114,420 Bandai poses its depth ran away (docs/paper_vs_code.md, "The one-rotation teacher over
-# longer runs, and on all poses").
-ONE_ROTATION_TESTED_POSES = 30_000
-
-
-def one_rotation_warning(cfg, stage: str) -> str | None:
-    """A warning when a teacher with one L_RIC rotation per pose trains on more poses than it was measured on."""
-    if stage == "student" or cfg.cycle_copies != 1:
-        return None
-    if cfg.max_train is not None and cfg.max_train <= ONE_ROTATION_TESTED_POSES:
-        return None
-    return (f"warning: the teacher trains with one L_RIC rotation per pose (cycle_copies=1) on up to "
-            f"{cfg.max_train or 'all'} poses; it was measured to learn on up to {ONE_ROTATION_TESTED_POSES:,} and "
-            "ran away in depth on all 114,420 Bandai poses, where 2 or 4 learnt. Consider cycle_copies=4 "
-            "(make_config(..., cycle_copies=4), or reproduce --set cycle_copies=4; docs/paper_vs_code.md).")
-
-
 def _train(args):
     from .evaluate import summary_line
     from .run import run_experiment

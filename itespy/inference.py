@@ -41,6 +41,13 @@ def check_keypoints_2d(keypoints_2d, where: str, min_poses: int = 1) -> np.ndarr
     return check_array(a, where, (None, NUM_JOINTS, 2)).astype(np.float32, copy=False)
 
 
+# In-plane camera rolls (degrees) of the "view_mean" distillation target, and each target's views as
+# (mirrored, roll) pairs.
+VIEW_ROLLS_DEG = (-10.0, 0.0, 10.0)
+TARGET_VIEWS = {"teacher": ((False, 0.0),), "flip_mean": ((False, 0.0), (True, 0.0)),
+                "view_mean": tuple((m, r) for m in (False, True) for r in VIEW_ROLLS_DEG)}
+
+
 def teacher_depth_labels(teacher, keypoints_2d, device, batch_size=1024, target: str = "teacher") -> np.ndarray:
     """L_KD targets: the frozen teacher's depth (R̂ Ŷt)_z of every training sample, computed once, (N, 17).
 
@@ -64,9 +71,3 @@ def teacher_depth_labels(teacher, keypoints_2d, device, batch_size=1024, target:
         total = total + (depth[..., list(FLIP_PERMUTATION)] if mirrored else depth)
     return total / len(views)
 
-
-# In-plane camera rolls (degrees) of the "view_mean" distillation target, and each target's views as
-# (mirrored, roll) pairs.
-VIEW_ROLLS_DEG = (-10.0, 0.0, 10.0)
-TARGET_VIEWS = {"teacher": ((False, 0.0),), "flip_mean": ((False, 0.0), (True, 0.0)),
-                "view_mean": tuple((m, r) for m in (False, True) for r in VIEW_ROLLS_DEG)}

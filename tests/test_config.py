@@ -32,12 +32,15 @@ def test_keyed_run_dir_gives_one_folder_per_configuration(tmp_path):
     assert keyed_run_dir(tmp_path, cfg) != keyed_run_dir(tmp_path, cfg.replace(student_epochs=9))
 
 
-def test_train_warns_when_the_one_rotation_teacher_sees_more_poses_than_measured():
-    from itespy.cli import ONE_ROTATION_TESTED_POSES, one_rotation_warning
+def test_train_warns_when_the_one_rotation_axis_angle_teacher_sees_more_poses_than_measured():
+    from itespy.config import ONE_ROTATION_TESTED_POSES, one_rotation_warning
     tutorial = make_config("tutorial")
-    assert tutorial.cycle_copies == 1 and one_rotation_warning(tutorial, "both") is None
-    everything = tutorial.replace(max_train=None)
-    assert "cycle_copies=4" in one_rotation_warning(everything, "teacher")
+    assert tutorial.cycle_copies == 1 and tutorial.camera == "six_d"
+    assert one_rotation_warning(tutorial.replace(max_train=None), "both") is None  # the 6D head learnt on all poses
+    axis_angle = tutorial.replace(camera="axis_angle")
+    assert one_rotation_warning(axis_angle, "both") is None  # measured on the profile's 30,000 poses
+    everything = axis_angle.replace(max_train=None)
+    assert "camera=six_d" in one_rotation_warning(everything, "teacher")
     assert one_rotation_warning(everything, "student") is None  # no teacher trains
-    assert one_rotation_warning(tutorial.replace(max_train=ONE_ROTATION_TESTED_POSES + 1), "both")
+    assert one_rotation_warning(axis_angle.replace(max_train=ONE_ROTATION_TESTED_POSES + 1), "both")
     assert one_rotation_warning(make_config("paper"), "both") is None  # four rotations

@@ -22,8 +22,11 @@ def line(r) -> str:
          f" | bnreal {b['mpjpe']:5.1f}/{b['p_mpjpe']:5.1f} nomir {b['mpjpe_nomirror']:5.1f} | test {t['mpjpe']:5.1f}/"
          f"{t['p_mpjpe']:5.1f} nomir {t['mpjpe_nomirror']:5.1f}")
     losses = " ".join(f"{k[5:]} {v:.4f}" for k, v in r.items() if k.startswith("loss_") and k != "loss_total")
-    extra = (f" sp {r['canonical_spread']:.3f} sc {r['canonical_scale']:.2f} ang {r['camera_angle_deg']:.0f}"
-             if "canonical_spread" in r else "")
+    extra = f" sp {r['canonical_spread']:.3f} sc {r['canonical_scale']:.2f}" if "canonical_spread" in r else ""
+    if "camera_angle_deg" in r:  # the axis-angle head's output length (degrees): past 180 it wraps round
+        extra += f" ang {r['camera_angle_deg']:.0f}"
+    if "rotation_angle_deg" in r:  # R̂'s own angle, and the camera head's output length (any head)
+        extra += f" R {r['rotation_angle_deg']:.0f} |head| {r['camera_output_norm']:.1f}"
     return f"{s} | {losses}{extra}"
 
 

@@ -119,7 +119,8 @@ class Config:
                    "loss_norm": ("squared", "euclidean"), "kd_norm": ("squared", "l1"),
                    "kd_target": ("teacher", "flip_mean", "view_mean"),
                    "ric_rotation": ("haar", "axis_angle", "upright"), "rec_rotation": ("haar", "vertical"),
-                   "teacher_output": ("lifted", "dictionary"), "camera": ("axis_angle", "six_d"), "checkpoint": ("best_val", "last")}
+                   "teacher_output": ("lifted", "dictionary"), "camera": ("axis_angle", "six_d"),
+                   "checkpoint": ("best_val", "last")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"config.{name}: expected one of {allowed}, got {getattr(self, name)!r}")

@@ -10,12 +10,14 @@ from ..config import make_config
 from .paths import REPORT_FIGURES_DIR
 from .rows import shown_spec
 
+
 def _profile_description(profile: str, variant: str, overrides: dict) -> str:
     cfg = make_config(profile, variant, **(overrides or {}))
     return (f"{cfg.max_train or 'all'} training poses (max), {cfg.max_test or 'all'} test poses (max), "
             f"{cfg.teacher_epochs} teacher + {cfg.student_epochs} student epochs, {cfg.optimizer} lr {cfg.lr:g}, "
             f"batch {cfg.batch_size}, teacher {cfg.teacher_hidden}/{cfg.teacher_bottleneck}×{cfg.teacher_blocks}, "
-            f"student {cfg.student_channels}×{cfg.student_blocks}, L_RIC cycle {cfg.ric_rotation}")
+            f"student {cfg.student_channels}×{cfg.student_blocks}, L_RIC cycle {cfg.ric_rotation} "
+            f"({cfg.cycle_copies} rotation{'s' if cfg.cycle_copies > 1 else ''} per pose), camera head {cfg.camera}")
 
 
 def write_figures(out: Path, tables, values: dict, profile: str, report_figures_dir=None) -> dict:

@@ -220,8 +220,10 @@ def plot_table(table_id: str, values: dict, path=None, title_suffix: str = ""):
         ax.grid(axis="y", alpha=0.3)
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.suptitle(f"{t.id} · {t.title}{title_suffix}", fontsize=10, x=0.02, ha="left")
-    fig.legend(handles, labels, loc="upper right", ncol=len(labels), fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    # the legend on its own line under the title (not over the title's end)
+    fig.legend(handles, labels, loc="upper right", bbox_to_anchor=(0.99, 0.935), ncol=len(labels), fontsize=8,
+               frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 0.88))
     if path is not None:
         from ..viz import save_figure
         save_figure(fig, path)

@@ -14,6 +14,8 @@ from pathlib import Path
 from .config import PROFILES, STAGES, VARIANTS, make_config, one_rotation_warning
 
 EXIT_BAD_INPUT = 2
+
+
 def _train(args):
     from .evaluate import summary_line
     from .run import run_experiment

@@ -28,3 +28,21 @@ def test_teacher_long_records_the_diagnostics(tmp_path):
         assert r["loss_rep"] > 0 and r["loss_ric"] > 0 and r["canonical_scale"] > 0
     assert run["flat"]["val"]["depth_ratio"] == 0.0 and 0.2 < run["gt_depth_ratio"]["val"] < 0.8
     assert "t      4" in long_summary.line(run["records"][-1])
+
+
+def test_joint_signs_names_the_joints_whose_depth_sign_is_wrong():
+    joint_signs = pytest.importorskip("joint_signs")
+    import numpy as np
+
+    from itespy.data import load_splits
+    poses = load_splits("synthetic", seed=0, max_train=2, max_test=64)["test"].poses_3d.astype(np.float64)
+    right = joint_signs.sign_errors(poses.copy(), poses)
+    assert right["wrong_sign_all_joints"] == 0.0 and right["mirror_rate"] == 0.0
+    arms = [joint_signs.JOINT_NAMES.index(n) for n in ("LElbow", "LWrist", "RElbow", "RWrist")]
+    pred = poses - poses[:, :1]
+    pred[:, arms, 2] *= -1  # the arms' depths mirrored about the hip, the rest right
+    wrong = joint_signs.sign_errors(pred, poses)
+    counted = np.abs(poses[:, arms, 2] - poses[:, :1, 2]) > joint_signs.MIN_DEPTH_MM
+    for name, column in zip(("LElbow", "LWrist", "RElbow", "RWrist"), counted.T):
+        assert wrong["per_joint"][name] == (1.0 if column.any() else 0.0)
+    assert wrong["per_joint"]["Head"] == 0.0 and wrong["per_joint"]["LKnee"] == 0.0

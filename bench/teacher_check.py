@@ -1,0 +1,89 @@
+"""One tutorial-profile teacher (the kit's own pipeline: run.run_experiment, stage "teacher") on a DATA spec with
+config overrides; prints and appends one JSON line with its test metrics, its mirror rate and its validation curve.
+
+    python bench/teacher_check.py '{"num_atoms": 32, "seed": 0}' /tmp/run --head-init zero \\
+        --append bench/results/long/teacher_init.jsonl
+
+``--head-init zero`` zeroes the camera head's weights and bias after the model is built (every pose starts at
+R̂ = I for the 6D head, ω = 0 for the axis-angle head): the screen behind docs/paper_vs_code.md
+("The 6D head's start")."""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+
+from records import emit  # bench/records.py (scripts run as python bench/NAME.py)
+
+from itespy.config import make_config
+from itespy.models import teacher as teacher_module
+from itespy.run import run_experiment
+
+PROTOCOLS = ("mpjpe_scaled_flip", "p_mpjpe_flip", "mpjpe_scaled")
+RATES = ("mirror_rate", "wrong_handed_rate")
+
+
+def zero_camera_head():
+    """Patch the teacher class so that its camera head starts at zero (weights and bias)."""
+    original = teacher_module.PoseDictionaryTeacher.__init__
+
+    def patched(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        with torch.no_grad():
+            self.camera_head.weight.zero_()
+            self.camera_head.bias.zero_()
+    teacher_module.PoseDictionaryTeacher.__init__ = patched
+
+
+def warm_up(steps: int):
+    """Patch the trainer's optimiser so that its learning rate rises linearly over the first ``steps`` steps."""
+    from itespy import train as train_module
+    original = train_module.make_optimizer
+
+    def patched(cfg, model, stage="teacher"):
+        opt, sched = original(cfg, model, stage)
+        step_fn, count = opt.step, [0]
+
+        def step(*args, **kwargs):
+            count[0] += 1
+            scale = min(1.0, count[0] / steps)
+            for group in opt.param_groups:
+                group["lr"] = group.setdefault("warm_base_lr", group["lr"]) * scale
+            return step_fn(*args, **kwargs)
+        opt.step = step
+        return opt, sched
+    train_module.make_optimizer = patched
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("overrides", help="config overrides as a JSON object")
+    p.add_argument("out", help="run directory (must not exist)")
+    p.add_argument("--data", default="mocap:../shared/data/bandai/bandai_h36m17.npz")
+    p.add_argument("--profile", default="tutorial")
+    p.add_argument("--head-init", choices=("default", "zero"), default="default")
+    p.add_argument("--warmup", type=int, default=0, help="steps of linear learning-rate warm-up (0: none)")
+    p.add_argument("--append", help="JSON-lines file to append the result to")
+    a = p.parse_args(argv)
+    overrides = json.loads(a.overrides)
+    if a.head_init == "zero":
+        zero_camera_head()
+    if a.warmup:
+        warm_up(a.warmup)
+    cfg = make_config(a.profile, data=a.data, **overrides)
+    t0 = time.time()
+    metrics = run_experiment(cfg, a.out, stage="teacher", progress=False)
+    history = json.load(open(f"{a.out}/history_teacher.json"))
+    curve = [[v["step"], round(v["mpjpe"], 1)] for epoch in history for v in epoch.get("validation", [])]
+    t = metrics["teacher"]
+    result = {"profile": a.profile, "data": a.data, "overrides": overrides, "head_init": a.head_init, "warmup": a.warmup,
+              "camera": cfg.camera, "seconds": round(time.time() - t0),
+              **{k: round(t[k]["mean"], 1) for k in PROTOCOLS}, **{k: round(t[k], 3) for k in RATES if k in t},
+              "validation_curve": curve}
+    emit(result, a.append)
+
+
+if __name__ == "__main__":
+    main()

@@ -50,14 +50,20 @@ WHY = {
     "C10": "The paper gives no size for its AGCN trunk; the kit's row uses the AGCN student's (64 channels per "
            "joint, 8 blocks, set through `teacher_hidden` and `teacher_blocks`). The "
            "teacher's outputs are global (K coefficients, one rotation), which a per-joint trunk fits less "
-           "directly.",
+           "directly. With the tutorial profile's 6D camera head this row's teacher did not learn its depth "
+           "signs (its mirror rate in the report says so): read that verdict as the failure, not the trunk's "
+           "accuracy (docs/paper_vs_code.md, \"Which signs the 6D teacher misses\").",
     "C11": "The learnt graph adds long-range edges to the skeleton's bones; the paper's gains are a few mm, "
            "the subtlest ablation of the paper, so at this scale expect them near the seed noise.",
     "C12": "The best dictionary size depends on the data: K atoms must span the poses of the training set, "
            "and Bandai's motions (three actors, retargeted to one character skeleton) are not Human3.6M's. "
            "Read the curve against the seed noise (the line above).",
     "C13": "As C12. A small K cannot express every pose; a large K lets the dictionary fit depth-flipped and "
-           "distorted poses that reproject as well, and L_RIC has to carry the whole burden.",
+           "distorted poses that reproject as well, and L_RIC has to carry the whole burden. The kit's K = 32 "
+           "teachers with the tutorial profile's 6D camera head show it: they keep the body's facing but get "
+           "their arms' depth signs right only about half the time, where the authors' axis-angle head had "
+           "learnt them, so this verdict says as much about the camera head as about K (docs/paper_vs_code.md, "
+           "\"Which signs the 6D teacher misses\").",
 }
 
 

@@ -46,3 +46,19 @@ def test_joint_signs_names_the_joints_whose_depth_sign_is_wrong():
     for name, column in zip(("LElbow", "LWrist", "RElbow", "RWrist"), counted.T):
         assert wrong["per_joint"][name] == (1.0 if column.any() else 0.0)
     assert wrong["per_joint"]["Head"] == 0.0 and wrong["per_joint"]["LKnee"] == 0.0
+
+
+def test_student_gain_is_teacher_minus_student_at_each_student_check(tmp_path):
+    student_gain_plot = pytest.importorskip("student_gain_plot")
+    test = lambda m, p: {"test": {"mpjpe": m, "p_mpjpe": p}}  # noqa: E731
+    run = {"teacher_kept": test(50.0, 35.0), "teacher_kept_step": 100,
+           "records": [{"stage": "teacher", "step": 100, **test(50.0, 35.0)},
+                       {"stage": "student", "step": 10, **test(55.0, 36.0)},
+                       {"stage": "student", "step": 20, **test(46.0, 33.5)}]}
+    gains = student_gain_plot.student_gains(run)
+    assert [g[0] for g in gains] == [10, 20]
+    assert gains[0][2] == {"mpjpe": -5.0, "p_mpjpe": -1.0} and gains[1][2] == {"mpjpe": 4.0, "p_mpjpe": 1.5}
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(run))
+    student_gain_plot.main([str(path), "--plot", str(tmp_path / "gain.png")])
+    assert (tmp_path / "gain.png").stat().st_size > 0

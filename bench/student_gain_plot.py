@@ -37,27 +37,10 @@ def main(argv=None):
             print(f"  student step {step:>5}: {score['mpjpe']:5.1f} / {score['p_mpjpe']:5.1f}   gain "
                   f"{gain['mpjpe']:+5.1f} / {gain['p_mpjpe']:+5.1f}")
     if a.plot:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        from itespy.io import atomic_savefig
-        fig, axes = plt.subplots(1, len(METRICS), figsize=(12, 4))
-        for ax, (key, label) in zip(axes, METRICS):
-            for i, (name, run) in enumerate(runs.items()):
-                colour = f"C{i}"
-                gains = student_gains(run)
-                ax.plot([g[0] for g in gains], [g[1][key] for g in gains], color=colour, label=f"{name}: student")
-                ax.axhline(run["teacher_kept"]["test"][key], color=colour, linestyle="--",
-                           label=f"its teacher (step {run['teacher_kept_step']})")
-            ax.set_xlabel("student SGD step")
-            ax.set_ylabel(f"test {label}, scale-calibrated, with mirror (mm)")
-            ax.legend(fontsize=7)
-        fig.suptitle("student against its teacher (bench/teacher_long.py --student-steps)")
-        fig.tight_layout()
-        atomic_savefig(fig, a.plot, dpi=100)
+        from itespy import viz
+        viz.plot_student_gain(runs, path=a.plot, title="student against its teacher (bench/teacher_long.py "
+                                                         "--student-steps)")
         print(f"wrote {a.plot}")
-
 
 if __name__ == "__main__":
     main()

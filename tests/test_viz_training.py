@@ -126,3 +126,20 @@ def test_long_run_draws_both_protocols_mirror_share_and_references(tmp_path):
         viz.plot_long_run({})
     with pytest.raises(ValueError, match="no teacher checks"):
         viz.plot_long_run({"empty": {**_long_run(), "records": []}})
+
+
+def test_student_gain_draws_each_student_its_teacher_and_the_flat_pose(tmp_path):
+    score = lambda m: {"mpjpe": m, "p_mpjpe": m / 2}  # noqa: E731
+    run = {"flat": {"test": score(88.0)}, "teacher_kept": {"test": score(50.0)}, "teacher_kept_step": 100,
+           "records": [{"stage": "teacher", "step": 100, "test": score(50.0)},
+                       {"stage": "student", "step": 10, "test": score(55.0)},
+                       {"stage": "student", "step": 20, "test": score(46.0)}]}
+    fig = viz.plot_student_gain({"a": run}, path=tmp_path / "gain.png")
+    mpjpe, p_mpjpe = fig.axes[:2]
+    assert list(mpjpe.lines[0].get_ydata()) == [55.0, 46.0] and list(p_mpjpe.lines[0].get_ydata()) == [27.5, 23.0]
+    assert mpjpe.lines[1].get_ydata()[0] == 50.0 and mpjpe.lines[-1].get_ydata()[0] == 88.0
+    assert (tmp_path / "gain.png").stat().st_size > 1000
+    with pytest.raises(ValueError, match="no runs"):
+        viz.plot_student_gain({})
+    with pytest.raises(ValueError, match="no student checks"):
+        viz.plot_student_gain({"teacher only": {**run, "records": run["records"][:1]}})

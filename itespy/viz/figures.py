@@ -302,3 +302,32 @@ def plot_long_run(runs: dict, split: str = "val", path=None, title: str | None =
     for ax in (ax_err, ax_depth):
         ax.legend(fontsize=7)
     return _finish(fig, title, path)
+
+
+def plot_student_gain(runs: dict, split: str = "test", path=None, title: str | None = None):
+    """Students of ``bench/teacher_long.py --student-steps`` runs ({label: its JSON as a dict}) against their
+    teachers: MPJPE (left) and P-MPJPE (right), with the depth mirror and scale calibration, mm, on ``split``; each
+    student's curve against student SGD steps (solid), its kept teacher as a dashed line of the same colour and
+    the flat pose in grey. Returns the figure."""
+    if not runs:
+        raise ValueError("plot_student_gain: no runs given; expected {label: bench/teacher_long.py JSON}")
+    fig = new_figure(figsize=(11.0, 3.8))
+    axes = {"mpjpe": fig.add_subplot(1, 2, 1), "p_mpjpe": fig.add_subplot(1, 2, 2)}
+    for i, (label, run) in enumerate(runs.items()):
+        records = [r for r in run.get("records", []) if r.get("stage") == "student" and split in r]
+        if not records or "teacher_kept" not in run:
+            raise ValueError(f"plot_student_gain: run {label!r} has no student checks on the {split!r} split; "
+                             "expected a bench/teacher_long.py run with --student-steps")
+        color = f"C{i}"
+        for key, ax in axes.items():
+            ax.plot([r["step"] for r in records], [r[split][key] for r in records], "-", color=color,
+                    label=f"{label}: student")
+            ax.axhline(run["teacher_kept"][split][key], color=color, linestyle="--", linewidth=1,
+                       label=f"its teacher (step {run.get('teacher_kept_step', '?')})")
+    first = next(iter(runs.values()))
+    for key, ax in axes.items():
+        ax.axhline(first["flat"][split][key], color="0.5", linewidth=1, label="flat pose")
+        ax.set_xlabel("student SGD step")
+        ax.set_ylabel(f"{split} {'MPJPE' if key == 'mpjpe' else 'P-MPJPE'}, with the mirror (mm)")
+        ax.legend(fontsize=7)
+    return _finish(fig, title, path)

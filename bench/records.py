@@ -10,6 +10,22 @@ from itespy.data.load import load_splits
 from itespy.io import read_json
 
 
+BANDAI = "mocap:../shared/data/bandai/bandai_h36m17.npz"
+
+
+def run_arguments(doc: str):
+    """The argument parser of a one-training bench script: overrides (JSON), run directory, --data, --profile,
+    --append. The caller adds its own options and parses."""
+    import argparse
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    p.add_argument("overrides", help="config overrides as a JSON object")
+    p.add_argument("out", help="run directory (must not exist)")
+    p.add_argument("--data", default=BANDAI)
+    p.add_argument("--profile", default="tutorial")
+    p.add_argument("--append", help="JSON-lines file to append the result to")
+    return p
+
+
 def emit(result: dict, append: str | None = None) -> None:
     print(json.dumps(result), flush=True)
     if append:

@@ -5,17 +5,16 @@ config overrides; prints and appends one JSON line with its test metrics, its mi
         --append bench/results/long/teacher_init.jsonl
 
 ``--head-init zero`` zeroes the camera head's weights and bias after the model is built (every pose starts at
-R̂ = I for the 6D head, ω = 0 for the axis-angle head): the screen behind docs/paper_vs_code.md
-("The 6D head's start")."""
+exactly R̂ = I); ``--warmup N`` raises the learning rate linearly over the first N steps. The screen behind
+docs/paper_vs_code.md ("Which signs the 6D teacher misses"), bench/results/long/teacher_init.jsonl."""
 from __future__ import annotations
 
-import argparse
 import json
 import time
 
 import torch
 
-from records import emit  # bench/records.py (scripts run as python bench/NAME.py)
+from records import emit, run_arguments  # bench/records.py (scripts run as python bench/NAME.py)
 
 from itespy.config import make_config
 from itespy.models import teacher as teacher_module
@@ -58,14 +57,9 @@ def warm_up(steps: int):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("overrides", help="config overrides as a JSON object")
-    p.add_argument("out", help="run directory (must not exist)")
-    p.add_argument("--data", default="mocap:../shared/data/bandai/bandai_h36m17.npz")
-    p.add_argument("--profile", default="tutorial")
+    p = run_arguments(__doc__)
     p.add_argument("--head-init", choices=("default", "zero"), default="default")
     p.add_argument("--warmup", type=int, default=0, help="steps of linear learning-rate warm-up (0: none)")
-    p.add_argument("--append", help="JSON-lines file to append the result to")
     a = p.parse_args(argv)
     overrides = json.loads(a.overrides)
     if a.head_init == "zero":

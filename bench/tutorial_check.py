@@ -7,11 +7,10 @@ spec with config overrides; prints and appends one JSON line with both models' t
 The screen behind docs/paper_vs_code.md ("Long teacher runs"): the upright cycle at tutorial scale, 3 seeds."""
 from __future__ import annotations
 
-import argparse
 import json
 import time
 
-from records import emit  # bench/records.py (scripts run as python bench/NAME.py)
+from records import emit, run_arguments  # bench/records.py (scripts run as python bench/NAME.py)
 
 from itespy.config import make_config
 from itespy.run import run_experiment
@@ -22,12 +21,7 @@ RATES = ("mirror_rate", "wrong_handed_rate")  # the depth sign: how often the mi
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("overrides", help="config overrides as a JSON object")
-    p.add_argument("out", help="run directory (must not exist)")
-    p.add_argument("--data", default="mocap:../shared/data/bandai/bandai_h36m17.npz")
-    p.add_argument("--profile", default="tutorial")
-    p.add_argument("--append", help="JSON-lines file to append the result to")
+    p = run_arguments(__doc__)
     a = p.parse_args(argv)
     overrides = json.loads(a.overrides)
     cfg = make_config(a.profile, data=a.data, **overrides)

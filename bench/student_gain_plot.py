@@ -2,8 +2,8 @@
 the student's test MPJPE and P-MPJPE (with the mirror, scale-calibrated, mm) at every check, the kept teacher's as a
 dashed line of the same colour; prints the gain (teacher - student) at each check and saves the figure.
 
-    python bench/student_gain_plot.py bench/results/long/bandai_tutorial_sixd_10k_student_seed{0,1}.json \\
-        --plot bench/results/long/bandai_tutorial_sixd_10k_student.png
+    python bench/student_gain_plot.py bench/results/long/student_long_bandai_sixd_seed{0,1}.json \\
+        --plot bench/results/long/student_long_bandai_sixd.png
 """
 from __future__ import annotations
 

@@ -62,7 +62,7 @@ WHY = {
            "distorted poses that reproject as well, and L_RIC has to carry the whole burden. The kit's K = 32 "
            "teachers with the tutorial profile's 6D camera head show it: they keep the body's facing but get "
            "their arms' depth signs right only about half the time in the profile's steps (seed 0, trained 22 epochs "
-           "instead of 6, learns them and beats K = 12), where the authors' axis-angle head had learnt them "
+           "instead of 6, learns them and beats K = 12; seed 1 only partly), where the authors' axis-angle head had learnt them "
            "in time, so this verdict says as much about the camera head and the schedule as about K (docs/paper_vs_code.md, "
            "\"Which signs the 6D teacher misses\").",
 }

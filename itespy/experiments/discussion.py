@@ -61,8 +61,8 @@ WHY = {
     "C13": "As C12. A small K cannot express every pose; a large K lets the dictionary fit depth-flipped and "
            "distorted poses that reproject as well, and L_RIC has to carry the whole burden. The kit's K = 32 "
            "teachers with the tutorial profile's 6D camera head show it: they keep the body's facing but get "
-           "their arms' depth signs right only about half the time in the profile's steps (seed 0, trained 22 epochs "
-           "instead of 6, learns them and beats K = 12; seed 1 only partly), where the authors' axis-angle head had learnt them "
+           "their arms' depth signs right only about half the time in the profile's steps (trained 22 epochs "
+           "instead of 6, seeds 0 and 2 learn them, seed 1 partly), where the authors' axis-angle head had learnt them "
            "in time, so this verdict says as much about the camera head and the schedule as about K (docs/paper_vs_code.md, "
            "\"Which signs the 6D teacher misses\").",
 }

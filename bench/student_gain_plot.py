@@ -32,7 +32,8 @@ def main(argv=None):
         if not gains:
             raise SystemExit(f"{name}: no student records; run bench/teacher_long.py with --student-steps")
         teacher = run["teacher_kept"]["test"]
-        print(f"{name}: teacher (step {run['teacher_kept_step']}) test {teacher['mpjpe']:.1f} / {teacher['p_mpjpe']:.1f}")
+        print(f"{name}: teacher (step {run['teacher_kept_step']}) test "
+              f"{teacher['mpjpe']:.1f} / {teacher['p_mpjpe']:.1f}")
         for step, score, gain in gains:
             print(f"  student step {step:>5}: {score['mpjpe']:5.1f} / {score['p_mpjpe']:5.1f}   gain "
                   f"{gain['mpjpe']:+5.1f} / {gain['p_mpjpe']:+5.1f}")

@@ -1,39 +1,24 @@
 """One tutorial-profile teacher (the kit's own pipeline: run.run_experiment, stage "teacher") on a DATA spec with
 config overrides; prints and appends one JSON line with its test metrics, its mirror rate and its validation curve.
 
-    python bench/teacher_check.py '{"num_atoms": 32, "seed": 0}' /tmp/run --head-init zero \\
+    python bench/teacher_check.py '{"num_atoms": 32, "seed": 0}' /tmp/run --warmup 300 \\
         --append bench/results/long/teacher_init.jsonl
 
-``--head-init zero`` zeroes the camera head's weights and bias after the model is built (every pose starts at
-exactly R̂ = I); ``--warmup N`` raises the learning rate linearly over the first N steps. The screen behind
+``--warmup N`` raises the learning rate linearly over the first N steps. The screen behind
 docs/paper_vs_code.md ("Which signs the 6D teacher misses"), bench/results/long/teacher_init.jsonl."""
 from __future__ import annotations
 
 import json
 import time
 
-import torch
-
 from records import emit, run_arguments  # bench/records.py (scripts run as python bench/NAME.py)
 
 from itespy.config import make_config
-from itespy.models import teacher as teacher_module
 from itespy.run import run_experiment
+from itespy.runfolder import RunFolder
 
 PROTOCOLS = ("mpjpe_scaled_flip", "p_mpjpe_flip", "mpjpe_scaled")
 RATES = ("mirror_rate", "wrong_handed_rate")
-
-
-def zero_camera_head():
-    """Patch the teacher class so that its camera head starts at zero (weights and bias)."""
-    original = teacher_module.PoseDictionaryTeacher.__init__
-
-    def patched(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        with torch.no_grad():
-            self.camera_head.weight.zero_()
-            self.camera_head.bias.zero_()
-    teacher_module.PoseDictionaryTeacher.__init__ = patched
 
 
 def warm_up(steps: int):
@@ -58,21 +43,18 @@ def warm_up(steps: int):
 
 def main(argv=None):
     p = run_arguments(__doc__)
-    p.add_argument("--head-init", choices=("default", "zero"), default="default")
     p.add_argument("--warmup", type=int, default=0, help="steps of linear learning-rate warm-up (0: none)")
     a = p.parse_args(argv)
     overrides = json.loads(a.overrides)
-    if a.head_init == "zero":
-        zero_camera_head()
     if a.warmup:
         warm_up(a.warmup)
     cfg = make_config(a.profile, data=a.data, **overrides)
     t0 = time.time()
     metrics = run_experiment(cfg, a.out, stage="teacher", progress=False)
-    history = json.load(open(f"{a.out}/history_teacher.json"))
+    history = RunFolder(a.out).history("teacher")
     curve = [[v["step"], round(v["mpjpe"], 1)] for epoch in history for v in epoch.get("validation", [])]
     t = metrics["teacher"]
-    result = {"profile": a.profile, "data": a.data, "overrides": overrides, "head_init": a.head_init, "warmup": a.warmup,
+    result = {"profile": a.profile, "data": a.data, "overrides": overrides, "warmup": a.warmup,
               "camera": cfg.camera, "seconds": round(time.time() - t0),
               **{k: round(t[k]["mean"], 1) for k in PROTOCOLS}, **{k: round(t[k], 3) for k in RATES if k in t},
               "validation_curve": curve}

@@ -62,9 +62,9 @@ WHY = {
            "distorted poses that reproject as well, and L_RIC has to carry the whole burden. The kit's K = 32 "
            "teachers with the tutorial profile's 6D camera head show it: they keep the body's facing but get "
            "their arms' depth signs right only about half the time in the profile's steps (trained 22 epochs "
-           "instead of 6, seeds 0 and 2 learn them, seed 1 partly), where the authors' axis-angle head had learnt them "
-           "in time, so this verdict says as much about the camera head and the schedule as about K (docs/paper_vs_code.md, "
-           "\"Which signs the 6D teacher misses\").",
+           "instead of 6, seeds 0 and 2 learn them, seed 1 partly), where the authors' axis-angle head had "
+           "learnt them in time, so this verdict says as much about the camera head and the schedule as about K "
+           "(docs/paper_vs_code.md, \"Which signs the 6D teacher misses\").",
 }
 
 

@@ -11,7 +11,8 @@ Modules, each importing only those listed before it:
 Every public name is re-exported here, so ``from itespy import viz; viz.rotation_widget(...)`` works.
 """
 from .figures import (JOINT_SHORT_NAMES, LOSS_LABELS, joint_matrix_grid, plot_error_bars, plot_joint_matrix, plot_long_run,
-                      plot_loss_curves, plot_student_gain, plot_skeleton_2d, plot_skeleton_3d, save_figure, skeleton_grid)
+                      plot_loss_curves, plot_student_gain, plot_skeleton_2d, plot_skeleton_3d, save_figure,
+                      skeleton_grid)
 from .poses import (EXAMPLE_POSE_MM, FLIP_CHOICES, POSE_PALETTE, SIDE_COLORS, body_forward, body_heading,
                     descendants, direction_concentration, euler_rotation, example_pose, flip_joint_depth,
                     project_pose, rotate_pose, to_ground_truth_scale)

@@ -7,7 +7,8 @@ split and, for mocap data, on the same test clips without bone-length augmentati
         --append bench/results/long/student_checks.jsonl
 
 Each recipe is a JSON object of config overrides on the teacher run's own configuration (its data, seed and
-profile); every student is its own run directory under OUT.
+profile); every student is its own run directory under OUT. A recipe with another ``max_train`` (e.g. null: every
+training pose) trains the student on that subsample of the training clips, the fixed teacher labelling it.
 
 ``--oracle`` replaces L_KD's target by the true depth of every training pose (root-relative, mm) times one
 constant fitted by least squares to the teacher's own targets (so the target has the teacher's units): the
@@ -24,6 +25,7 @@ from itespy.checkpoints import load_model
 from records import emit, teacher_run  # bench/records.py (scripts run as python bench/NAME.py)
 
 from itespy.config import STUDENT_FIELDS
+from itespy.data import load_splits
 from itespy.data.load import load_test_set
 from itespy.data.spec import parse_spec
 from itespy.evaluate import evaluate_model
@@ -80,11 +82,15 @@ def main(argv=None):
     for text in a.recipes:
         overrides = json.loads(text)
         cfg = base.replace(**overrides).validate()
+        student_splits = splits
+        if cfg.max_train != base.max_train:  # the student distils on another subsample of the training clips
+            student_splits = load_splits(cfg.data, seed=cfg.seed, max_train=cfg.max_train, max_test=cfg.max_test,
+                                         stride=cfg.stride)
         out = Path(a.out) / hashlib.sha1(f"{teacher_dir.resolve()}|{json.dumps(overrides, sort_keys=True)}"
                                          f"{'|oracle' if a.oracle else ''}"
                                          .encode()).hexdigest()[:12]
         t0 = time.time()
-        run_experiment(cfg, out, stage="student", splits=splits, resume=True, progress=False,
+        run_experiment(cfg, out, stage="student", splits=student_splits, resume=True, progress=False,
                        teacher_dir=teacher_dir)
         folder = RunFolder(out)
         student, _ = folder.load_model("student")

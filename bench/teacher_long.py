@@ -31,7 +31,7 @@ from itespy.config import make_config
 from itespy.data import load_splits
 from itespy.data.validation import validation_split
 from itespy.evaluate import evaluate_flat_baseline, flat_pose, predicted_poses
-from itespy.geometry import root_centre
+from itespy.geometry import root_centre, rotation_angle
 from itespy.inference import predict, teacher_depth_labels
 from itespy.io import atomic_write_json
 from itespy.metrics import depth_flip, mpjpe_scaled, p_mpjpe
@@ -72,11 +72,10 @@ def pose_scores(pred, gt) -> dict:
 def teacher_state(teacher, keypoints_2d) -> dict:
     out = predict(teacher, keypoints_2d, "cpu", 1024)
     canonical = root_centre(out["canonical"].astype(np.float64))
-    trace = np.trace(out["rotation"].astype(np.float64), axis1=-2, axis2=-1)
-    rotation_angle = np.degrees(np.arccos(np.clip((trace - 1.0) / 2.0, -1.0, 1.0)))
+    angle = rotation_angle(out["rotation"])
     state = {"canonical_spread": float(canonical.std(axis=0).mean()),
              "canonical_scale": float(np.linalg.norm(canonical, axis=-1)[:, 1:].mean()),
-             "rotation_angle_deg": float(rotation_angle.mean()),  # of R̂ itself: in [0, 180]
+             "rotation_angle_deg": float(angle.mean()),  # of R̂ itself: in [0, 180]
              "camera_output_norm": float(np.linalg.norm(out["camera"], axis=-1).mean())}
     if teacher.camera == "axis_angle":  # the head's axis-angle length: past 180 the same R̂ is reached again
         state["camera_angle_deg"] = float(np.degrees(state["camera_output_norm"]))

@@ -26,7 +26,8 @@ RUN_FIELDS = ("device", "eval_batch_size", "extra")
 # Fields only stage 2 reads: reset to defaults in a teacher's configuration so every student shares its teacher.
 STUDENT_FIELDS = ("student", "graph", "student_channels", "student_blocks", "use_kd", "use_rec", "lambda_kd",
                   "lambda_rec", "student_epochs", "kd_norm", "rec_rotation", "student_optimizer",
-                  "student_lr_decay_every", "student_weight_decay", "rec_copies", "kd_target")
+                  "student_lr_decay_every", "student_weight_decay", "rec_copies", "kd_target",
+                  "student_lr")
 INT_FIELDS = ("stride", "num_atoms", "teacher_hidden", "teacher_bottleneck", "teacher_blocks", "student_channels",
               "student_blocks", "cycle_copies", "teacher_epochs", "student_epochs", "batch_size", "lr_decay_every",
               "root_align_epochs", "seed", "eval_batch_size", "threads", "val_every")
@@ -52,6 +53,7 @@ class Config:
     num_atoms: int = 12  # K, the pose dictionary size
     teacher: str = "dictionary"  # or "c3dpo" (Table 4)
     teacher_trunk: str = "resfc"  # or "agcn" (Table 7)
+    camera: str = "axis_angle"  # teacher's camera head: 3-vector -> R̂ by the so(3) exponential map | "six_d"
     # The teacher trunk's sizes, also the ResFC student's (Table 4). Table 7's AGCN trunk reads teacher_hidden
     # and teacher_blocks (its row sets the AGCN student's 64 x 8: experiments.AGCN_TEACHER_TRUNK).
     teacher_hidden: int = 1024  # ResFC trunk: features; AGCN trunk: channels per joint
@@ -81,6 +83,7 @@ class Config:
     optimizer: str = "sgd"  # paper: SGD (every profile; Adam collapsed the teacher, see PROFILE_SETTINGS)
     lr: float = 1e-3
     student_optimizer: str = "same"  # stage 2's optimiser: "same" as the teacher's, or "sgd" / "adam"
+    student_lr: float | None = None  # stage 2's learning rate; None: as lr
     momentum: float = 0.9  # paper silent; the authors' code uses 0.9
     weight_decay: float = 0.0
     lr_decay_every: int = 0  # epochs; 0 = constant learning rate
@@ -99,7 +102,6 @@ class Config:
     ric_rotation: str = "haar"  # "haar" (uniform SO(3)), "axis_angle" (angle ~ U[0, π]) or "upright" (R_y R̂)
     rec_rotation: str = "haar"  # "haar" or "vertical" (about y, angle ~ U[0, 2π])
     # what is scored and kept
-    camera: str = "axis_angle"  # teacher's camera head: 3-vector -> R̂ by the so(3) exponential map | "six_d"
     teacher_output: str = "lifted"  # teacher 3D: input 2D lifted with its depth (authors' code) | "dictionary"
     checkpoint: str = "best_val"  # keep the checkpoint best on the validation split (training clips) | "last"
     val_every: int = 0  # training steps between validation checks; 0 = once per epoch
@@ -133,6 +135,11 @@ class Config:
                                                             and self.student_lr_decay_every >= 0):
             raise ValueError(f"config.student_lr_decay_every: expected a number of epochs >= 0 or None (as "
                              f"lr_decay_every), got {self.student_lr_decay_every!r}")
+        if self.student_lr is not None and (
+                isinstance(self.student_lr, bool) or not isinstance(self.student_lr, numbers.Real)
+                or not math.isfinite(self.student_lr) or self.student_lr <= 0):
+            raise ValueError(f"config.student_lr: expected a positive learning rate or None (as lr), "
+                             f"got {self.student_lr!r}")
         if self.rec_copies is not None and not (_is_int(self.rec_copies) and self.rec_copies >= 1):
             raise ValueError(f"config.rec_copies: expected a positive integer or None (as cycle_copies), "
                              f"got {self.rec_copies!r}")

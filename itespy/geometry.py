@@ -63,6 +63,15 @@ def rotation_from_6d(six_d: torch.Tensor) -> torch.Tensor:
     return torch.stack([b1, b2, torch.cross(b1, b2, dim=-1)], dim=-1)
 
 
+def rotation_angle(rotation) -> np.ndarray:
+    """The angle of rotation matrices (..., 3, 3) in degrees, in [0, 180]: θ = arccos((tr R - 1) / 2)."""
+    rotation = np.asarray(rotation, dtype=np.float64)
+    if rotation.shape[-2:] != (3, 3):
+        raise ValueError(f"rotation_angle: expected (..., 3, 3) rotation matrices, got {rotation.shape}")
+    cos_angle = (np.trace(rotation, axis1=-2, axis2=-1) - 1.0) / 2.0
+    return np.degrees(np.arccos(np.clip(cos_angle, -1.0, 1.0)))
+
+
 def random_rotations(n: int, generator: torch.Generator | None = None, max_angle: float = math.pi,
                      dtype=torch.float32, device=None) -> torch.Tensor:
     """(n, 3, 3) random rotations. ``max_angle = π`` gives the uniform (Haar) distribution on SO(3)

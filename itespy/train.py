@@ -38,15 +38,18 @@ def _batches(n: int, batch_size: int, generator: torch.Generator):
 def make_optimizer(cfg: Config, model, stage: str = "teacher"):
     """The stage's optimiser (``cfg.optimizer``; stage 2 uses ``cfg.student_optimizer`` unless "same") and its
     step decay (every ``cfg.lr_decay_every`` epochs; stage 2 every ``cfg.student_lr_decay_every`` if set); stage 2's
-    weight decay is ``cfg.student_weight_decay`` if set, else ``cfg.weight_decay``."""
+    learning rate and weight decay are ``cfg.student_lr`` and ``cfg.student_weight_decay`` if set, else ``cfg.lr``
+    and ``cfg.weight_decay``."""
     name = cfg.optimizer if stage == "teacher" or cfg.student_optimizer == "same" else cfg.student_optimizer
-    decay = cfg.weight_decay
+    lr, decay = cfg.lr, cfg.weight_decay
+    if stage == "student" and cfg.student_lr is not None:
+        lr = cfg.student_lr
     if stage == "student" and cfg.student_weight_decay is not None:
         decay = cfg.student_weight_decay
     if name == "adam":
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=decay)
+        opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=decay)
     else:
-        opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=decay)
+        opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=cfg.momentum, weight_decay=decay)
     every = cfg.lr_decay_every
     if stage == "student" and cfg.student_lr_decay_every is not None:
         every = cfg.student_lr_decay_every

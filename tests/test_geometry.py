@@ -107,3 +107,16 @@ def test_normalisation_sets_mean_pelvis_head_length_to_one_fifth():
     assert np.isclose(np.linalg.norm(scaled[:, 10] - scaled[:, 0], axis=-1).mean(), 1 / 5, rtol=1e-5)
     with pytest.raises(ValueError, match="pelvis-to-head"):
         geometry.normalisation_scale(np.zeros((3, 17, 2)))
+
+
+def test_rotation_angle_of_known_rotations():
+    from itespy.geometry import rotation_angle, so3_exponential_map
+    angles = np.array([0.0, 30.0, 90.0, 179.0])
+    axes = np.array([[1.0, 0, 0], [0, 1.0, 0], [0, 0, 1.0], [1.0, 1.0, 0] / np.sqrt(2)])
+    log_rot = torch.as_tensor(axes * np.radians(angles)[:, None], dtype=torch.float64)
+    got = rotation_angle(so3_exponential_map(log_rot).numpy())
+    np.testing.assert_allclose(got, angles, atol=1e-6)
+    assert rotation_angle(np.eye(3)) == 0.0
+    assert math.isclose(float(rotation_angle(np.diag([-1.0, -1.0, 1.0]))), 180.0)  # a half turn about z
+    with pytest.raises(ValueError, match="rotation_angle"):
+        rotation_angle(np.eye(4))

@@ -161,12 +161,16 @@ def test_a_teacher_folder_is_reused_when_only_student_settings_change(tmp_path, 
 
 def test_stage_two_has_its_own_weight_decay_and_decay_period_when_set():
     from itespy.train import make_optimizer
-    cfg = make_config("smoke", student_weight_decay=0.0, student_lr_decay_every=2)
+    cfg = make_config("smoke", student_weight_decay=0.0, student_lr_decay_every=2, student_lr=0.004)
     net = torch.nn.Linear(2, 2)
     teacher_opt, teacher_sched = make_optimizer(cfg, net, "teacher")
     student_opt, student_sched = make_optimizer(cfg, net, "student")
     assert teacher_opt.param_groups[0]["weight_decay"] == cfg.weight_decay > 0
     assert student_opt.param_groups[0]["weight_decay"] == 0.0
+    assert teacher_opt.param_groups[0]["lr"] == cfg.lr != 0.004 and student_opt.param_groups[0]["lr"] == 0.004
+    assert make_optimizer(cfg.replace(student_lr=None), net, "student")[0].param_groups[0]["lr"] == cfg.lr
     assert student_sched.step_size == 2 and teacher_sched.step_size > 10 ** 6
     with pytest.raises(ValueError, match="student_weight_decay"):
         make_config("smoke", student_weight_decay=-1.0)
+    with pytest.raises(ValueError, match="student_lr"):
+        make_config("smoke", student_lr=0.0)

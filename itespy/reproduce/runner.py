@@ -279,7 +279,7 @@ def reproduce(profile: str = "smoke", only=None, data: str = "synthetic", device
 
 RECIPE_FIELDS = ("max_train", "max_test", "teacher_epochs", "student_epochs", "batch_size", "optimizer", "lr",
                  "student_optimizer", "ric_rotation", "rec_rotation", "loss_norm", "kd_norm", "cycle_copies",
-                 "lambda_hand", "rec_copies", "student_lr_decay_every", "student_weight_decay")
+                 "lambda_hand", "rec_copies", "student_lr_decay_every", "student_weight_decay", "student_lr")
 
 
 def _recipe(profile: str, variant: str, overrides: dict | None) -> dict:

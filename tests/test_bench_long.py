@@ -62,3 +62,55 @@ def test_student_gain_is_teacher_minus_student_at_each_student_check(tmp_path):
     path.write_text(json.dumps(run))
     student_gain_plot.main([str(path), "--plot", str(tmp_path / "gain.png")])
     assert (tmp_path / "gain.png").stat().st_size > 0
+
+
+def test_precise_bn_recomputes_the_statistics_on_a_copy_and_ema_moves_towards_the_model():
+    import torch
+    student_bn_check = pytest.importorskip("student_bn_check")
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+    inputs = torch.randn(512, 3) * 2 + 5
+    before = model[1].running_mean.clone()
+    fresh = student_bn_check.precise_bn(model, inputs, batch_size=128, batches=4)
+    assert torch.equal(model[1].running_mean, before) and model.training  # the original is untouched
+    with torch.no_grad():
+        features = model[0](inputs)
+    # 4 batches of 128 cover the 512 inputs once: the cumulative average is their mean
+    torch.testing.assert_close(fresh[1].running_mean, features.mean(0), rtol=1e-5, atol=1e-5)
+    assert not fresh.training
+    average = torch.nn.Linear(2, 1)
+    target = torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        average.weight.fill_(0.0)
+        target.weight.fill_(1.0)
+    student_bn_check.ema_update(average, target, decay=0.75)
+    torch.testing.assert_close(average.weight, torch.full((1, 2), 0.25))
+
+
+def test_the_frozen_cycle_leaves_running_statistics_alone_and_restores_momentum():
+    import torch
+    student_bn_check = pytest.importorskip("student_bn_check")
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+    calls = []
+
+    def cycle(student, x):
+        calls.append(student(x))
+        return calls[-1].sum()
+    before = model[1].running_mean.clone()
+    student_bn_check.cycle_without_running_stats(cycle)(model, torch.randn(16, 3) + 3)
+    assert torch.equal(model[1].running_mean, before) and model[1].momentum == 0.1 and calls
+    model(torch.randn(16, 3) + 3)  # an ordinary pass still updates them
+    assert not torch.equal(model[1].running_mean, before)
+
+
+def test_student_bn_plot_draws_every_file_and_refuses_none(tmp_path):
+    student_bn_check = pytest.importorskip("student_bn_check")
+    check = {"mpjpe": 60.0, "p_mpjpe": 40.0}
+    record = {"student_lr": 0.002, "freeze_cycle_bn": False, "teacher_val_mpjpe": 58.0,
+              "checks": [{"step": s, "as_is": check, "bn": check, "ema_bn": check} for s in (50, 100)]}
+    path = tmp_path / "a.json"
+    path.write_text(json.dumps(record))
+    student_bn_check.plot(str(tmp_path / "a.png"), [str(path), str(path)])
+    assert (tmp_path / "a.png").stat().st_size > 0
+    with pytest.raises(ValueError, match="at least one"):
+        student_bn_check.plot(str(tmp_path / "b.png"), [])

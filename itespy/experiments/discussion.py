@@ -26,7 +26,7 @@ WHY = {
           "distils. At the tutorial profile's scale the student reaches its teacher's level on the validation "
           "clips within about 450 steps and then levels off (docs/paper_vs_code.md, 'The student's plateau'); "
           "the profile distils the teacher's mean over six views of each pose and trains the student at twice "
-          "the teacher's rate, and with both the student's lead is about one seed's noise. Trained on all poses "
+          "the teacher's rate; with both it leads by less than the seeds' noise. Trained on all poses "
           "from a longer-trained teacher, for thousands of steps, it pulls ahead on both metrics (chapter 04, "
           "section 7b). The kit's teachers also have a handedness prior the paper does not "
           "have (chapter 02b), which makes them harder to beat: without it their depth sign was a coin toss on "

@@ -269,3 +269,10 @@ def test_the_report_says_how_many_seeds_each_verdict_rests_on():
     assert "C1, C3 on 3 seeds" in text and "C2 on 1 seed" in text and "C5" not in text
     assert "no seeds were added" in text
     assert seeds_sentence([{"id": "C1", "passed": True, "seeds": [0, 1, 2]}]) == " Verdicts rest on: C1 on 3 seeds."
+
+
+def test_the_report_names_each_stage_s_optimiser_and_rate():
+    from itespy.reproduce.report import _profile_description
+    text = _profile_description("tutorial", "paper", {})
+    assert "sgd lr 0.001 (student: adam lr 0.002)" in text
+    assert "sgd lr 0.001 (student: sgd lr 0.001)" in _profile_description("paper", "paper", {})

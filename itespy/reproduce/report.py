@@ -13,8 +13,11 @@ from .rows import shown_spec
 
 def _profile_description(profile: str, variant: str, overrides: dict) -> str:
     cfg = make_config(profile, variant, **(overrides or {}))
+    student_optimizer = cfg.optimizer if cfg.student_optimizer == "same" else cfg.student_optimizer
+    student_lr = cfg.lr if cfg.student_lr is None else cfg.student_lr
     return (f"{cfg.max_train or 'all'} training poses (max), {cfg.max_test or 'all'} test poses (max), "
-            f"{cfg.teacher_epochs} teacher + {cfg.student_epochs} student epochs, {cfg.optimizer} lr {cfg.lr:g}, "
+            f"{cfg.teacher_epochs} teacher + {cfg.student_epochs} student epochs, {cfg.optimizer} lr {cfg.lr:g} "
+            f"(student: {student_optimizer} lr {student_lr:g}), "
             f"batch {cfg.batch_size}, teacher {cfg.teacher_hidden}/{cfg.teacher_bottleneck}×{cfg.teacher_blocks}, "
             f"student {cfg.student_channels}×{cfg.student_blocks}, L_RIC cycle {cfg.ric_rotation} "
             f"({cfg.cycle_copies} rotation{'s' if cfg.cycle_copies > 1 else ''} per pose), camera head {cfg.camera}")

@@ -1,5 +1,5 @@
 """Shared by the bench scripts: one result line (printed, and appended to a JSON-lines file when one is
-given), and a trained teacher's run read back with its data."""
+given), a trained teacher's run read back with its data, and a network's batch-norm statistics recomputed."""
 from __future__ import annotations
 
 import json
@@ -41,3 +41,27 @@ def teacher_run(teacher_dir: Path):
         **{k: v for k, v in saved.items() if k not in STUDENT_FIELDS})
     splits = load_splits(cfg.data, seed=cfg.seed, max_train=cfg.max_train, max_test=cfg.max_test, stride=cfg.stride)
     return cfg, splits
+
+
+def precise_bn(model, inputs, batch_size: int = 128, batches: int = 30, seed: int = 0):
+    """A copy of ``model`` (eval mode) whose batch-norm statistics are the plain average over ``batches`` random
+    batches of ``inputs`` (a tensor of real training 2D: none of the cycle's passes, which also update them while
+    training); the model itself is left as it was. Isolates a train/eval statistics mismatch."""
+    import copy
+
+    import torch
+
+    from itespy.train import _batches
+    model = copy.deepcopy(model)
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average
+    model.train()
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for i, idx in enumerate(_batches(len(inputs), batch_size, generator)):
+            if i >= batches:
+                break
+            model(inputs[idx])
+    return model.eval()

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import torch
-from records import teacher_run  # bench/records.py (scripts run as python bench/NAME.py)
+from records import precise_bn, teacher_run  # bench/records.py (scripts run as python bench/NAME.py)
 
 from itespy import losses, train
 from itespy.checkpoints import load_model
@@ -44,24 +44,6 @@ EMA_DECAY = 0.99
 
 def batch_norms(model: torch.nn.Module) -> list:
     return [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-
-
-def precise_bn(model: torch.nn.Module, inputs: torch.Tensor, batch_size: int, batches: int = BN_BATCHES,
-               seed: int = 0) -> torch.nn.Module:
-    """A copy of ``model`` whose batch-norm statistics are the plain average over ``batches`` random batches of
-    ``inputs`` (the model itself is left as it was)."""
-    model = copy.deepcopy(model)
-    for m in batch_norms(model):
-        m.reset_running_stats()
-        m.momentum = None  # cumulative average
-    model.train()
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for i, idx in enumerate(train._batches(len(inputs), batch_size, generator)):
-            if i >= batches:
-                break
-            model(inputs[idx])
-    return model.eval()
 
 
 def ema_update(average: torch.nn.Module, model: torch.nn.Module, decay: float = EMA_DECAY) -> None:

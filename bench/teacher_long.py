@@ -38,6 +38,7 @@ from itespy.metrics import depth_flip, mpjpe_scaled, p_mpjpe
 from itespy.models import build_student, build_teacher
 from itespy.skeleton import body_handedness
 from itespy.train import epoch_generator, make_optimizer, student_loss, teacher_loss
+from records import precise_bn  # bench/records.py (scripts run as python bench/NAME.py)
 
 
 def _overrides(items) -> dict:
@@ -80,24 +81,6 @@ def teacher_state(teacher, keypoints_2d) -> dict:
     if teacher.camera == "axis_angle":  # the head's axis-angle length: past 180 the same R̂ is reached again
         state["camera_angle_deg"] = float(np.degrees(state["camera_output_norm"]))
     return state
-
-
-@torch.no_grad()
-def recalibrated(net, keypoints_2d, batch_size=128, batches=40, seed=0):
-    """A copy of ``net`` whose batch-norm running statistics are recomputed on real training 2D only (the
-    cycle's passes also update them during training): isolates a train/eval statistics mismatch."""
-    import copy
-    net2 = copy.deepcopy(net)
-    for m in net2.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.reset_running_stats()
-            m.momentum = None  # cumulative average
-    net2.train()
-    g = torch.Generator().manual_seed(seed)
-    x = torch.as_tensor(keypoints_2d)
-    for _ in range(batches):
-        net2(x[torch.randint(len(x), (batch_size,), generator=g)])
-    return net2.eval()
 
 
 def main(argv=None):
@@ -170,7 +153,7 @@ def main(argv=None):
                **{f"loss_{k}": v / max(count, 1) for k, v in sums.items()}}
         for name, s in sets.items():
             rec[name] = pose_scores(predicted_poses(net, s.keypoints_2d), s.poses_3d)
-        rec["val_bnreal"] = pose_scores(predicted_poses(recalibrated(net, x_all.numpy()), val.keypoints_2d),
+        rec["val_bnreal"] = pose_scores(predicted_poses(precise_bn(net, x_all, batches=40), val.keypoints_2d),
                                         val.poses_3d)
         if stage == "teacher":
             rec.update(teacher_state(net, val.keypoints_2d))

@@ -115,3 +115,53 @@ def test_student_bn_plot_draws_every_file_and_refuses_none(tmp_path):
     assert (tmp_path / "a.png").stat().st_size > 0
     with pytest.raises(ValueError, match="at least one"):
         student_bn_check.plot(str(tmp_path / "b.png"), [])
+
+
+def _teacher_line(seed, epochs, mpjpe, p_mpjpe, seconds=100):
+    overrides = {"seed": seed, **({"teacher_epochs": epochs} if epochs != 6 else {})}
+    return {"profile": "tutorial", "data": "synthetic", "overrides": overrides, "warmup": 0, "camera": "six_d",
+            "seconds": seconds, "mpjpe_scaled_flip": mpjpe, "p_mpjpe_flip": p_mpjpe}
+
+
+def _student_line(seed, teacher, student, overrides, seconds=200, recipe=None):
+    from itespy.config import STUDENT_FIELDS, make_config
+    cfg = make_config("tutorial").replace(**overrides)
+    return {"seed": seed, "overrides": overrides, "seconds": seconds,
+            "student_recipe": recipe or {k: getattr(cfg, k) for k in STUDENT_FIELDS},
+            "teacher": {"test": {"mpjpe_scaled_flip": teacher[0], "p_mpjpe_flip": teacher[1]}},
+            "student": {"test": {"mpjpe_scaled_flip": student[0], "p_mpjpe_flip": student[1]}}}
+
+
+def test_student_budget_joins_students_to_their_teachers_and_weighs_the_gain(tmp_path):
+    student_budget = pytest.importorskip("student_budget")
+    long17 = {"student_epochs": 17, "student_lr_decay_every": 6}
+    teachers = [_teacher_line(0, 6, 50.0, 35.0), _teacher_line(1, 6, 48.0, 34.0),
+                _teacher_line(0, 12, 47.0, 34.0, 250), _teacher_line(1, 12, 46.0, 33.0, 250)]
+    # a line written before student_lr existed: the run's lr (2e-3) reached the student only
+    from itespy.config import STUDENT_FIELDS, make_config
+    old_recipe = {k: getattr(make_config("tutorial"), k) for k in STUDENT_FIELDS if k != "student_lr"}
+    students = [_student_line(0, (50.0, 35.0), (49.0, 34.0), {"lr": 0.002}, recipe=old_recipe),
+                _student_line(1, (48.0, 34.0), (48.5, 34.5), {}),
+                _student_line(0, (47.0, 34.0), (45.0, 33.0), long17, 450),
+                _student_line(1, (46.0, 33.0), (44.0, 32.0), long17, 450),
+                _student_line(1, (46.0, 33.0), (40.0, 30.0), {"student_epochs": 3}),  # another recipe
+                _student_line(1, (99.0, 33.0), (40.0, 30.0), long17)]  # another teacher
+    (tmp_path / "s.jsonl").write_text("\n".join(json.dumps(x) for x in students) + "\n")
+    (tmp_path / "t.jsonl").write_text("\n".join(json.dumps(x) for x in teachers) + "\n")
+    out, png = tmp_path / "budget.json", tmp_path / "budget.png"
+    summary = student_budget.main(["--cell", "profile", "6", "{}", "--cell", "long", "12", json.dumps(long17),
+                                   "--data", "synthetic", "--students", str(tmp_path / "s.jsonl"),
+                                   "--teachers", str(tmp_path / "t.jsonl"), "--out", str(out), "--plot", str(png)])
+    profile, long = summary["cells"]
+    assert sorted(profile["seeds"]) == [0, 1] and sorted(long["seeds"]) == [0, 1]
+    assert profile["seeds"][0]["gain"] == {"mpjpe_scaled_flip": 1.0, "p_mpjpe_flip": 1.0}
+    assert profile["seeds"][1]["gain"] == {"mpjpe_scaled_flip": -0.5, "p_mpjpe_flip": -0.5}
+    assert long["mean_gain"] == {"mpjpe_scaled_flip": 2.0, "p_mpjpe_flip": 1.0}
+    assert long["noise"]["mpjpe_scaled_flip"] == pytest.approx(1.0, abs=0.01)  # hypot(0.71, 0.71)
+    assert long["pair_seconds"] == 700 and profile["pair_seconds"] == 300
+    assert json.loads(out.read_text())["cells"][1]["label"] == "long" and png.stat().st_size > 0
+    students.append(_student_line(1, (46.0, 33.0), (44.5, 32.0), long17))  # the same recipe, another result
+    (tmp_path / "s.jsonl").write_text("\n".join(json.dumps(x) for x in students) + "\n")
+    with pytest.raises(ValueError, match="disagree"):
+        student_budget.main(["--cell", "long", "12", json.dumps(long17), "--data", "synthetic",
+                             "--students", str(tmp_path / "s.jsonl"), "--teachers", str(tmp_path / "t.jsonl")])

@@ -21,7 +21,7 @@ def _train(args):
     from .run import run_experiment
     overrides = dict(data=args.data, seed=args.seed, device=args.device, teacher_epochs=args.epochs,
                      student_epochs=args.student_epochs if args.student_epochs is not None else args.epochs,
-                     batch_size=args.batch_size, max_train=args.max_train, max_test=args.max_test,
+                     student_lr_decay_every=args.student_lr_decay_every, batch_size=args.batch_size, max_train=args.max_train, max_test=args.max_test,
                      num_atoms=args.num_atoms)
     cfg = make_config(args.profile, args.variant, **overrides)
     warning = one_rotation_warning(cfg, args.stage)
@@ -153,6 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="run directory (never overwritten without --overwrite)")
     p.add_argument("--epochs", type=int, help="teacher epochs (and student epochs unless --student-epochs)")
     p.add_argument("--student-epochs", type=int)
+    p.add_argument("--student-lr-decay-every", type=int,
+                   help="halve the student's rate every N epochs (0: never; default: the profile's)")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--max-train", type=int)
     p.add_argument("--max-test", type=int)

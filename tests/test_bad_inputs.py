@@ -147,6 +147,7 @@ def test_train_with_a_bad_mocap_file_leaves_no_output(defect, fragments, npz_fil
     (["--epochs", "-1"], ["config.teacher_epochs", "epochs >= 0", "-1"]),
     (["--epochs", "0"], ["config.teacher_epochs", "at least 1 epoch", "got 0"]),
     (["--epochs", "1", "--student-epochs", "0"], ["config.student_epochs", "at least 1 epoch"]),
+    (["--student-lr-decay-every", "-1"], ["config.student_lr_decay_every", "epochs >= 0", "-1"]),
     (["--batch-size", "0"], ["config.batch_size", "positive integer", "got 0"]),
     (["--batch-size", "-8"], ["config.batch_size", "got -8"]),
     (["--num-atoms", "0"], ["config.num_atoms", "positive integer"]),
@@ -161,6 +162,16 @@ def test_train_with_bad_settings_leaves_no_output(flags, fragments, tmp_path, ca
     base = [f for f in TRAIN_SMALL if f != "--device" and f != "cpu"] if "--device" in flags else TRAIN_SMALL
     cli_fails(["train", "--out", tmp_path / "D", *base, *flags], capsys, *fragments)
     assert_absent_or_empty(tmp_path / "D")
+
+
+def test_train_student_schedule_flags_reach_the_config(tmp_path):
+    """``--student-epochs`` and ``--student-lr-decay-every`` set stage 2's schedule only (README: "a student that
+    earns its place"); without the flag the profile's decay period stays."""
+    assert main(["train", "--out", str(tmp_path / "R"), "--profile", "tutorial", *TRAIN_SMALL,
+                 "--student-epochs", "2", "--student-lr-decay-every", "1"]) in (0, None)
+    saved = json.loads((tmp_path / "R" / "config.json").read_text())
+    assert (saved["teacher_epochs"], saved["student_epochs"], saved["student_lr_decay_every"]) == (1, 2, 1)
+    assert make_config("tutorial").student_lr_decay_every not in (None, 1)
 
 
 def test_train_reusing_a_teacher_with_another_k(runs, tmp_path, capsys):

@@ -1,7 +1,9 @@
 """What the student's gain over its teacher costs (issue "ITES keeps learning", item 2): for each cell (teacher
 epochs x student recipe), every seed's teacher and student test scores, their gain (teacher - student, mm; +: the
 student is better) and the pair's cost in seconds, the mean gain against the seeds' noise (hypot of the teachers'
-and the students' standard deviations, the test of "better by more than the seeds' std"); saves JSON and a figure.
+and the students' standard deviations, the test of "better by more than the seeds' std") and against the spread of
+the per-seed gains (``gain_std``: each student is compared with its own seed's teacher, so the teachers' spread
+cancels); saves JSON and a figure.
 
     python bench/student_budget.py --cell '6+6 (profile)' 6 '{}' \\
         --cell '12+17' 12 '{"student_epochs": 17, "student_lr_decay_every": 6}' \\
@@ -101,6 +103,7 @@ def summarise(label: str, teacher_epochs: int, overrides: dict, rows: dict) -> d
             s = [v["student"][k] for v in seeds.values()]
             out.setdefault("mean_gain", {})[k] = round(sum(t) / len(t) - sum(s) / len(s), 2)
             out.setdefault("noise", {})[k] = round(math.hypot(_std(t), _std(s)), 2)
+            out.setdefault("gain_std", {})[k] = round(_std([v["gain"][k] for v in seeds.values()]), 2)
     return out
 
 
@@ -147,7 +150,8 @@ def main(argv=None):
         per_seed = "; ".join(f"seed {s}: {v['teacher']['mpjpe_scaled_flip']} / {v['teacher']['p_mpjpe_flip']} -> "
                              f"{v['student']['mpjpe_scaled_flip']} / {v['student']['p_mpjpe_flip']}"
                              for s, v in c["seeds"].items())
-        print(f"{label}: {per_seed or 'no runs'}" + (f"; mean gain {c['mean_gain']} noise {c['noise']}, "
+        print(f"{label}: {per_seed or 'no runs'}" + (f"; mean gain {c['mean_gain']} noise {c['noise']} "
+                                                    f"per-seed gain std {c['gain_std']}, "
                                                     f"{c['pair_seconds']} s per pair" if c["seeds"] else ""))
     summary = {"data": a.data, "profile": a.profile, "cells": cells}
     if a.out:

@@ -158,6 +158,8 @@ def test_student_budget_joins_students_to_their_teachers_and_weighs_the_gain(tmp
     assert profile["seeds"][1]["gain"] == {"mpjpe_scaled_flip": -0.5, "p_mpjpe_flip": -0.5}
     assert long["mean_gain"] == {"mpjpe_scaled_flip": 2.0, "p_mpjpe_flip": 1.0}
     assert long["noise"]["mpjpe_scaled_flip"] == pytest.approx(1.0, abs=0.01)  # hypot(0.71, 0.71)
+    assert long["gain_std"]["mpjpe_scaled_flip"] == 0.0  # both seeds gain 2.0: the teachers' spread cancels
+    assert profile["gain_std"]["mpjpe_scaled_flip"] == pytest.approx(1.06, abs=0.01)  # gains 1.0 and -0.5
     assert long["pair_seconds"] == 700 and profile["pair_seconds"] == 300
     assert json.loads(out.read_text())["cells"][1]["label"] == "long" and png.stat().st_size > 0
     students.append(_student_line(1, (46.0, 33.0), (44.5, 32.0), long17))  # the same recipe, another result

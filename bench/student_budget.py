@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import statistics
 from pathlib import Path
 
 from itespy.config import STUDENT_FIELDS, make_config
@@ -34,21 +35,19 @@ def _lines(path: Path) -> list:
 
 
 def _std(values: list) -> float:
-    if len(values) < 2:
-        return 0.0
-    mean = sum(values) / len(values)
-    return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    """The sample standard deviation; 0 for a single seed."""
+    return statistics.stdev(values) if len(values) > 1 else 0.0
 
 
 def teacher_lines(teachers: list, data: str, profile: str, teacher_epochs: int) -> dict:
     """{seed: teacher line} of the plain teachers (only seed and epoch count overridden) of one cell."""
-    default_epochs, camera = make_config(profile).teacher_epochs, make_config(profile).camera
+    base = make_config(profile)
     found = {}
     for t in teachers:
         o = t["overrides"]
-        if (t["data"] != data or t["profile"] != profile or t.get("camera") != camera or t.get("warmup", 0)
+        if (t["data"] != data or t["profile"] != profile or t.get("camera") != base.camera or t.get("warmup", 0)
                 or set(o) - TEACHER_KEYS
-                or o.get("teacher_epochs", default_epochs) != teacher_epochs):
+                or o.get("teacher_epochs", base.teacher_epochs) != teacher_epochs):
             continue
         found.setdefault(o["seed"], t)
     return found
@@ -101,7 +100,7 @@ def summarise(label: str, teacher_epochs: int, overrides: dict, rows: dict) -> d
         for k, _ in METRICS:
             t = [v["teacher"][k] for v in seeds.values()]
             s = [v["student"][k] for v in seeds.values()]
-            out.setdefault("mean_gain", {})[k] = round(sum(t) / len(t) - sum(s) / len(s), 2)
+            out.setdefault("mean_gain", {})[k] = round(statistics.mean(t) - statistics.mean(s), 2)
             out.setdefault("noise", {})[k] = round(math.hypot(_std(t), _std(s)), 2)
             out.setdefault("gain_std", {})[k] = round(_std([v["gain"][k] for v in seeds.values()]), 2)
     return out

@@ -21,8 +21,8 @@ def _train(args):
     from .run import run_experiment
     overrides = dict(data=args.data, seed=args.seed, device=args.device, teacher_epochs=args.epochs,
                      student_epochs=args.student_epochs if args.student_epochs is not None else args.epochs,
-                     student_lr_decay_every=args.student_lr_decay_every, batch_size=args.batch_size, max_train=args.max_train, max_test=args.max_test,
-                     num_atoms=args.num_atoms)
+                     student_lr_decay_every=args.student_lr_decay_every, batch_size=args.batch_size,
+                     max_train=args.max_train, max_test=args.max_test, num_atoms=args.num_atoms)
     cfg = make_config(args.profile, args.variant, **overrides)
     warning = one_rotation_warning(cfg, args.stage)
     if warning:
